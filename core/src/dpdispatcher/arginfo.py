@@ -1,0 +1,243 @@
+"""dargs definitions of the machine, resources and task configs.
+
+The batch-type and context-type variants are built from the installed plugins,
+so a plugin's own arguments (``resources[Slurm]/kwargs/custom_gpu_line``,
+``machine[SSHContext]/remote_profile/hostname``) are checked and documented
+like the core's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dargs import Argument, Variant
+from dargs.dargs import ArgumentKeyError, ArgumentTypeError, ArgumentValueError
+
+from dpdispatcher.errors import ConfigError
+from dpdispatcher.plugins import context_key, get_registry
+
+
+def task_args() -> Argument:
+    return Argument(
+        "task",
+        dict,
+        [
+            Argument("command", str, doc="A command to be executed of this task. The expected return code is 0."),
+            Argument("task_work_path", str, doc="The dir where the command to be executed."),
+            Argument(
+                "forward_files",
+                list,
+                optional=True,
+                default=[],
+                doc="The files to be uploaded in task_work_path before the task executed.",
+            ),
+            Argument(
+                "backward_files",
+                list,
+                optional=True,
+                default=[],
+                doc="The files to be download to local_root in task_work_path after the task finished",
+            ),
+            Argument(
+                "outlog", [type(None), str], optional=True, default="log", doc="The out log file name. redirect from stdout"
+            ),
+            Argument(
+                "errlog", [type(None), str], optional=True, default="err", doc="The err log file name. redirect from stderr"
+            ),
+        ],
+        doc="A task: one command run in its own directory.",
+    )
+
+
+def strategy_args() -> Argument:
+    return Argument(
+        "strategy",
+        dict,
+        [
+            Argument(
+                "if_cuda_multi_devices",
+                bool,
+                optional=True,
+                default=False,
+                doc="With gpu_per_node > 0, export CUDA_VISIBLE_DEVICES so that tasks running in parallel use different GPUs.",
+            ),
+            Argument(
+                "ratio_unfinished",
+                float,
+                optional=True,
+                default=0.0,
+                doc="The ratio of tasks that may stay unfinished: once no more than this share of jobs is left, "
+                "they are killed and the submission ends.",
+            ),
+            Argument(
+                "customized_script_header_template_file",
+                str,
+                optional=True,
+                doc="A file whose text, formatted with the resources (e.g. {number_node}), replaces the script header.",
+            ),
+        ],
+        optional=True,
+        default={},
+        doc="strategies we use to generation job submitting scripts.",
+    )
+
+
+def resources_args(detail_kwargs: bool = True) -> Argument:
+    fields = [
+        Argument("number_node", int, optional=True, default=1, doc="The number of node need for each `job`"),
+        Argument("cpu_per_node", int, optional=True, default=1, doc="cpu numbers of each node assigned to each job."),
+        Argument("gpu_per_node", int, optional=True, default=0, doc="gpu numbers of each node assigned to each job."),
+        Argument("queue_name", str, optional=True, default="", doc="The queue name of batch job scheduler system."),
+        Argument(
+            "group_size",
+            int,
+            doc="The number of `tasks` in a `job`. 0 means all tasks in one job.",
+            extra_check=lambda v: v >= 0,
+            extra_check_errmsg="must be >= 0",
+        ),
+        Argument("custom_flags", list, optional=True, default=[], doc="The extra lines pass to job submitting script header"),
+        strategy_args(),
+        Argument(
+            "para_deg",
+            int,
+            optional=True,
+            default=1,
+            doc="Decide how many tasks will be run in parallel.",
+            extra_check=lambda v: v >= 1,
+            extra_check_errmsg="must be >= 1",
+        ),
+        Argument("source_list", list, optional=True, default=[], doc="The env file to be sourced before the command execution."),
+        Argument(
+            "module_purge",
+            bool,
+            optional=True,
+            default=False,
+            doc="Remove all modules on HPC system before module load (module_list)",
+        ),
+        Argument(
+            "module_unload_list",
+            list,
+            optional=True,
+            default=[],
+            doc="The modules to be unloaded on HPC system before submitting jobs",
+        ),
+        Argument("module_list", list, optional=True, default=[], doc="The modules to be loaded on HPC system before submitting jobs"),
+        Argument("envs", dict, optional=True, default={}, doc="The environment variables to be exported on before submitting jobs"),
+        Argument(
+            "prepend_script",
+            list,
+            optional=True,
+            default=[],
+            doc="Optional script run before jobs submitted.",
+        ),
+        Argument(
+            "append_script",
+            list,
+            optional=True,
+            default=[],
+            doc="Optional script run after jobs submitted.",
+        ),
+        Argument(
+            "wait_time",
+            [int, float],
+            optional=True,
+            default=0,
+            doc="The waitting time in second after a single `task` submitted",
+        ),
+    ]
+    registry = get_registry()
+    choices = []
+    for name in registry.machines.names():
+        cls = registry.machine_class(name)
+        sub = cls.resources_subfields() if detail_kwargs else []
+        kwargs = sub[0] if sub else Argument("kwargs", dict, optional=True, doc="This field is empty for this batch.")
+        choices.append(Argument(name, dict, [kwargs], alias=[name.lower()]))
+    variant = Variant(
+        "batch_type",
+        choices,
+        optional=True,
+        default_tag=choices[0].name if choices else "",
+        doc="The batch job system type loaded from machine/batch_type.",
+    )
+    return Argument("resources", dict, fields, [variant] if choices else [], doc="The resources each job asks for.")
+
+
+def machine_args() -> Argument:
+    registry = get_registry()
+    fields = [
+        Argument(
+            "batch_type",
+            str,
+            doc="The batch job system type. Option: " + ", ".join(registry.machines.names()),
+        ),
+        Argument("local_root", [type(None), str], doc="The dir where the tasks and relating files locate. Typically the project dir."),
+        Argument(
+            "remote_root",
+            [type(None), str],
+            optional=True,
+            doc="The dir where the tasks are executed on the remote machine. Only needed when context is not lazy-local.",
+        ),
+        Argument(
+            "clean_asynchronously",
+            bool,
+            optional=True,
+            default=False,
+            doc="Clean the remote directory asynchronously after the job finishes.",
+        ),
+        Argument(
+            "retry_count",
+            int,
+            optional=True,
+            default=3,
+            doc="Number of retries to resubmit failed jobs.",
+        ),
+    ]
+    choices = []
+    for name in registry.contexts.names():
+        cls = registry.context_class(name)
+        base = context_key(name)
+        aliases = sorted({name.lower(), base, base.capitalize(), name[: -len("Context")] if name.endswith("Context") else name} - {name})
+        choices.append(Argument(name, dict, cls.machine_subfields(), alias=aliases))
+    variant = Variant(
+        "context_type",
+        choices,
+        optional=False,
+        doc="The connection used to remote machine. Option: " + ", ".join(registry.contexts.names()),
+    )
+    return Argument("machine", dict, fields, [variant] if choices else [], doc="Where and how jobs run.")
+
+
+def canonical_names(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``config`` with batch_type/context_type spelled as registered.
+
+    Names are matched case-insensitively (contexts also without the ``Context``
+    suffix); an unknown name raises an error listing what is installed.
+    """
+    registry = get_registry()
+    config = dict(config)
+    if isinstance(config.get("batch_type"), str):
+        config["batch_type"] = _canonical(registry.machines, config["batch_type"])
+    if isinstance(config.get("context_type"), str):
+        config["context_type"] = _canonical(registry.contexts, config["context_type"])
+    return config
+
+
+def _canonical(table: Any, name: str) -> str:
+    table.get(name)  # raises with the list of installed names
+    return table.entries[table.key(name)].name
+
+
+def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, Any]:
+    """Validate ``data`` strictly against ``argument`` and fill the defaults.
+
+    Errors name the argument path (``resources/group_size``) and what was wrong.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object (a dict), got {type(data).__name__}")
+    data = canonical_names(data)
+    try:
+        normalized = argument.normalize_value(data, trim_pattern="_*")
+        argument.check_value(normalized, strict=True)
+    except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
+        raise ConfigError(f"invalid {what}: {err}") from None
+    return normalized

@@ -1,0 +1,40 @@
+"""Exceptions a user may see. Each message says what went wrong and what to do."""
+
+
+class DispatcherError(Exception):
+    """Base class of every error raised on purpose by dpdispatcher."""
+
+
+class ConfigError(DispatcherError, ValueError):
+    """A machine, resources, task or submission description is invalid."""
+
+
+class PluginNotFoundError(ConfigError, KeyError):
+    """A batch type or context name that no installed plugin provides."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginConflictError(DispatcherError):
+    """Two plugins claim the same batch type or context name."""
+
+
+class UnsafePathError(ConfigError):
+    """A task directory or file entry points outside the submission's work base."""
+
+
+class MissingForwardFileError(ConfigError, FileNotFoundError):
+    """A file listed for upload does not exist locally."""
+
+
+class MissingBackwardFileError(DispatcherError, FileNotFoundError):
+    """A finished task did not leave a file listed for download."""
+
+
+class SubmissionFailedError(DispatcherError, RuntimeError):
+    """Some tasks kept failing after every allowed retry."""
+
+
+class SchedulerError(DispatcherError, RuntimeError):
+    """The scheduler refused a command or answered something unexpected."""

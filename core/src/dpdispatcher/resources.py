@@ -1,0 +1,111 @@
+"""Resources: what each job asks the scheduler for and how its script runs tasks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dpdispatcher.arginfo import check_and_normalize, resources_args
+from dpdispatcher.records import load_config_file
+
+DEFAULT_STRATEGY = {"if_cuda_multi_devices": False, "ratio_unfinished": 0.0}
+
+
+class Resources:
+    """Nodes, CPUs, GPUs, queue and the job-script options of a submission's jobs."""
+
+    def __init__(
+        self,
+        number_node: int = 1,
+        cpu_per_node: int = 1,
+        gpu_per_node: int = 0,
+        queue_name: str = "",
+        group_size: int = 1,
+        *,
+        custom_flags: list[str] | None = None,
+        strategy: dict[str, Any] | None = None,
+        para_deg: int = 1,
+        module_unload_list: list[str] | None = None,
+        module_purge: bool = False,
+        module_list: list[str] | None = None,
+        source_list: list[str] | None = None,
+        envs: dict[str, Any] | None = None,
+        prepend_script: list[str] | None = None,
+        append_script: list[str] | None = None,
+        wait_time: float = 0,
+        batch_type: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.number_node = number_node
+        self.cpu_per_node = cpu_per_node
+        self.gpu_per_node = gpu_per_node
+        self.queue_name = queue_name
+        self.group_size = group_size
+        self.custom_flags = list(custom_flags or [])
+        self.strategy = {**DEFAULT_STRATEGY, **(strategy or {})}
+        self.para_deg = para_deg
+        self.module_unload_list = list(module_unload_list or [])
+        self.module_purge = module_purge
+        self.module_list = list(module_list or [])
+        self.source_list = list(source_list or [])
+        self.envs = dict(envs or {})
+        self.prepend_script = list(prepend_script or [])
+        self.append_script = list(append_script or [])
+        self.wait_time = wait_time
+        self.batch_type = batch_type
+        # the published package accepted unknown keyword arguments as kwargs
+        self.kwargs = {**(kwargs or {}), **extra}
+
+    @property
+    def if_cuda_multi_devices(self) -> bool:
+        return bool(self.strategy.get("if_cuda_multi_devices")) and self.gpu_per_node > 0
+
+    @property
+    def ratio_unfinished(self) -> float:
+        return float(self.strategy.get("ratio_unfinished") or 0.0)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Resources) and self.serialize() == other.serialize()
+
+    def serialize(self) -> dict[str, Any]:
+        data = {
+            "number_node": self.number_node,
+            "cpu_per_node": self.cpu_per_node,
+            "gpu_per_node": self.gpu_per_node,
+            "queue_name": self.queue_name,
+            "group_size": self.group_size,
+            "custom_flags": self.custom_flags,
+            "strategy": self.strategy,
+            "para_deg": self.para_deg,
+            "module_unload_list": self.module_unload_list,
+            "module_purge": self.module_purge,
+            "module_list": self.module_list,
+            "source_list": self.source_list,
+            "envs": self.envs,
+            "prepend_script": self.prepend_script,
+            "append_script": self.append_script,
+            "wait_time": self.wait_time,
+            "kwargs": self.kwargs,
+        }
+        if self.batch_type is not None:
+            data["batch_type"] = self.batch_type
+        return data
+
+    @classmethod
+    def deserialize(cls, resources_dict: dict[str, Any]) -> Resources:
+        return cls(**resources_dict)
+
+    @classmethod
+    def load_from_dict(cls, resources_dict: dict[str, Any]) -> Resources:
+        return cls.deserialize(check_and_normalize(resources_args(), resources_dict, "resources"))
+
+    @classmethod
+    def load_from_json(cls, json_file: str | os.PathLike[str]) -> Resources:
+        return cls.load_from_dict(load_config_file(json_file))
+
+    load_from_yaml = load_from_json
+
+    @staticmethod
+    def arginfo(detail_kwargs: bool = True) -> Any:
+        return resources_args(detail_kwargs)

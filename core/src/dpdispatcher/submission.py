@@ -1,0 +1,446 @@
+"""Submission: tasks + machine + resources, driven to the end by :meth:`Submission.run_submission`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from typing import Any
+
+from dpdispatcher import plugins
+from dpdispatcher.errors import (
+    ConfigError,
+    MissingBackwardFileError,
+    MissingForwardFileError,
+    SubmissionFailedError,
+)
+from dpdispatcher.job import ACTIVE_STATES, Job
+from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.machine import Machine
+from dpdispatcher.paths import expand_local, safe_join
+from dpdispatcher.poll import PollSchedule
+from dpdispatcher.progress import Progress
+from dpdispatcher.records import atomic_write_text, load_config_file, record_path
+from dpdispatcher.resources import Resources
+from dpdispatcher.task import Task
+
+__all__ = ["Job", "Resources", "Submission", "Task"]
+
+logger = logging.getLogger(__name__)
+
+#: Tasks are shuffled with this seed before grouping, so re-running a program makes the same jobs.
+SHUFFLE_SEED = 42
+ERRLOG_TAIL_LINES = 20
+
+
+class Submission:
+    """A collection of tasks that share a work base, a machine, resources and common files."""
+
+    def __init__(
+        self,
+        work_base: str,
+        machine: Machine | None = None,
+        resources: Resources | None = None,
+        forward_common_files: list[str] | None = None,
+        backward_common_files: list[str] | None = None,
+        *,
+        task_list: list[Task] | None = None,
+    ) -> None:
+        self.work_base = work_base
+        self.resources = resources
+        self.forward_common_files = list(forward_common_files or [])
+        self.backward_common_files = list(backward_common_files or [])
+        self.belonging_tasks: list[Task] = []
+        self.belonging_jobs: list[Job] = []
+        self.uploaded = False
+        self.machine: Machine | None = None
+        self.register_task_list(task_list or [])
+        if machine is not None:
+            self.bind_machine(machine)
+
+    def __repr__(self) -> str:
+        return f"Submission(work_base={self.work_base!r}, tasks={len(self.belonging_tasks)}, jobs={len(self.belonging_jobs)})"
+
+    # -- building ---------------------------------------------------------------
+
+    def register_task(self, task: Task) -> None:
+        if self.belonging_jobs:
+            raise ConfigError("cannot add tasks after the jobs were generated")
+        self.belonging_tasks.append(task)
+
+    def register_task_list(self, task_list: list[Task]) -> None:
+        for task in task_list:
+            self.register_task(task)
+
+    def bind_machine(self, machine: Machine) -> Submission:
+        self.machine = machine
+        for job in self.belonging_jobs:
+            job.machine = machine
+        if machine.context is not None:
+            machine.context.bind_submission(self)
+        return self
+
+    def generate_jobs(self) -> None:
+        """Pack the tasks into jobs of ``group_size`` (0 = all in one), after a fixed-seed shuffle."""
+        if self.belonging_jobs:
+            raise ConfigError("jobs were already generated for this submission")
+        if self.resources is None:
+            raise ConfigError("the submission has no resources")
+        tasks = list(self.belonging_tasks)
+        random.Random(SHUFFLE_SEED).shuffle(tasks)
+        size = self.resources.group_size or len(tasks) or 1
+        self.belonging_jobs = [
+            Job(tasks[i : i + size], resources=self.resources, machine=self.machine) for i in range(0, len(tasks), size)
+        ]
+
+    @property
+    def submission_hash(self) -> str:
+        """Identity of the submission: what it runs and where, never the cwd or a secret."""
+        return self.get_hash()
+
+    def get_hash(self) -> str:
+        machine = self.machine.serialize() if self.machine is not None else {}
+        machine.pop("local_root", None)
+        data = {
+            "work_base": self.work_base,
+            "machine": machine,
+            "resources": self.resources.serialize() if self.resources else None,
+            "forward_common_files": self.forward_common_files,
+            "backward_common_files": self.backward_common_files,
+            "tasks": [t.task_hash for t in self.belonging_tasks],
+        }
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    # -- (de)serialization ----------------------------------------------------
+
+    def serialize(self, if_static: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "work_base": self.work_base,
+            "machine": self.machine.serialize() if self.machine is not None else None,
+            "resources": self.resources.serialize() if self.resources else None,
+            "forward_common_files": self.forward_common_files,
+            "backward_common_files": self.backward_common_files,
+            "belonging_jobs": [job.serialize(if_static=if_static) for job in self.belonging_jobs],
+        }
+        if not if_static:
+            data["submission_hash"] = self.submission_hash
+            data["uploaded"] = self.uploaded
+        return data
+
+    @classmethod
+    def deserialize(cls, submission_dict: dict[str, Any], machine: Machine | None = None) -> Submission:
+        if machine is None and submission_dict.get("machine"):
+            machine = Machine.load_from_dict(
+                {k: v for k, v in submission_dict["machine"].items() if v is not None or k == "local_root"}
+            )
+        resources = Resources.deserialize(submission_dict["resources"])
+        submission = cls(
+            work_base=submission_dict["work_base"],
+            resources=resources,
+            forward_common_files=submission_dict.get("forward_common_files", []),
+            backward_common_files=submission_dict.get("backward_common_files", []),
+        )
+        submission.machine = machine
+        jobs = [Job.deserialize(job_dict, machine=machine) for job_dict in submission_dict.get("belonging_jobs", [])]
+        submission.belonging_tasks = [task for job in jobs for task in job.job_task_list]
+        submission.belonging_jobs = jobs
+        submission.uploaded = submission_dict.get("uploaded", False)
+        if machine is not None and machine.context is not None:
+            machine.context.bind_submission(submission)
+        return submission
+
+    @classmethod
+    def submission_from_json(cls, json_file_name: str = "submission.json") -> Submission:
+        return cls.deserialize(load_config_file(json_file_name))
+
+    def submission_to_json(self) -> None:
+        """Write the record of this submission atomically (local, and a copy in the job root)."""
+        text = json.dumps(self.serialize(), indent=2)
+        atomic_write_text(record_path(self.submission_hash), text)
+
+    def _write_remote_record(self) -> None:
+        self.machine.context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize(), indent=2))
+
+    def try_recover_from_json(self) -> bool:
+        """Take over job ids and states from an earlier run of the same submission, if any."""
+        record = self._load_record()
+        if record is None:
+            return False
+        old = Submission.deserialize(record, machine=self.machine)
+        old_jobs = {job.job_hash: job for job in old.belonging_jobs}
+        if set(old_jobs) != {job.job_hash for job in self.belonging_jobs}:
+            logger.warning("record %s does not match this submission's jobs; ignoring it", record_path(self.submission_hash))
+            return False
+        for job in self.belonging_jobs:
+            previous = old_jobs[job.job_hash]
+            job.job_state, job.job_id, job.fail_count = previous.job_state, previous.job_id, previous.fail_count
+        self.uploaded = old.uploaded
+        logger.info("recovered submission %s from its record", self.submission_hash)
+        return True
+
+    def _load_record(self) -> dict[str, Any] | None:
+        path = record_path(self.submission_hash)
+        if path.exists():
+            return json.loads(path.read_text())
+        context = self.machine.context
+        remote_name = f"{self.submission_hash}.json"
+        if context.check_file_exists(remote_name):
+            return json.loads(context.read_file(remote_name))
+        return None
+
+    # -- files --------------------------------------------------------------------
+
+    def check_paths(self) -> None:
+        """Refuse task paths and file entries that escape the work base, before anything runs."""
+        for task in self.belonging_tasks:
+            safe_join(task.task_work_path)
+            for name in (*task.forward_files, *task.backward_files, task.outlog or ".", task.errlog or "."):
+                safe_join(task.task_work_path, name)
+        for name in (*self.forward_common_files, *self.backward_common_files):
+            safe_join(name)
+
+    def forward_file_list(self) -> list[str]:
+        """Every forward file (globs expanded) relative to the work base; missing ones are an error."""
+        local_root = self.machine.context.local_root
+        files, missing = [], []
+        entries = [(task.task_work_path, f) for task in self.belonging_tasks for f in task.forward_files]
+        entries += [(".", f) for f in self.forward_common_files]
+        for directory, pattern in entries:
+            base = os.path.join(local_root, directory)
+            matches = expand_local(base, pattern)
+            if not matches:
+                missing.append(safe_join(directory, pattern) + " (glob matched nothing)")
+            for match in matches:
+                rel = safe_join(directory, match)
+                if not os.path.lexists(os.path.join(local_root, rel)):
+                    missing.append(rel)
+                files.append(rel)
+        if missing:
+            shown = "\n  ".join(os.path.join(local_root, m) for m in missing[:20])
+            more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise MissingForwardFileError(f"{len(missing)} forward file(s) not found; nothing was submitted:\n  {shown}{more}")
+        return files
+
+    def task_dirs(self) -> list[str]:
+        return sorted({safe_join(task.task_work_path) for task in self.belonging_tasks})
+
+    def backward_file_list(self, tasks: list[Task] | None = None) -> list[str]:
+        """Backward patterns (relative to the work base) of ``tasks`` (default all) and the common ones."""
+        tasks = self.belonging_tasks if tasks is None else tasks
+        patterns = [safe_join(t.task_work_path, f) for t in tasks for f in t.backward_files]
+        return patterns + [safe_join(f) for f in self.backward_common_files]
+
+    def upload_jobs(self) -> None:
+        context = self.machine.context
+        files = self.forward_file_list()
+        context.upload_files(files, dirs=self.task_dirs())
+        plugins.hook().files_uploaded(context=context, submission=self, files=files)
+
+    def write_job_scripts(self) -> None:
+        """Write every job's script into the job root (one batched call)."""
+        self.machine.context.write_files({job.script_file_name: self.machine.gen_script(job) for job in self.belonging_jobs})
+
+    def download_jobs(self, tasks: list[Task] | None = None) -> None:
+        """Fetch the backward files of ``tasks`` (default all); a missing file is an error naming it."""
+        context = self.machine.context
+        patterns = self.backward_file_list(tasks)
+        missing = context.download_files(patterns)
+        fetched = [p for p in patterns if p not in set(missing)]
+        plugins.hook().files_downloaded(context=context, submission=self, files=fetched)
+        if missing:
+            shown = "\n  ".join(missing[:20])
+            raise MissingBackwardFileError(
+                f"{len(missing)} backward file(s) were not produced on {type(context).__name__} "
+                f"(under {context.remote_root}); everything else was downloaded:\n  {shown}"
+            )
+
+    def clean_jobs(self) -> None:
+        self.machine.context.clean()
+        record = record_path(self.submission_hash)
+        if record.exists():
+            record.unlink()
+
+    # -- running -----------------------------------------------------------------
+
+    def run_submission(
+        self,
+        *,
+        dry_run: bool = False,
+        exit_on_submit: bool = False,
+        clean: bool = True,
+        check_interval: float = 30,
+    ) -> dict[str, Any]:
+        """Upload, submit, wait for every job, resubmit failures, download the results.
+
+        Re-running the same program after a crash or kill picks up the jobs already
+        submitted (from the record) instead of submitting them again.
+        ``dry_run`` uploads and writes the scripts but submits nothing;
+        ``exit_on_submit`` returns once every job is submitted.
+        """
+        if self.machine is None:
+            raise ConfigError("the submission has no machine; pass machine= or call bind_machine()")
+        self.check_paths()
+        if not self.belonging_jobs:
+            self.generate_jobs()
+        for job in self.belonging_jobs:
+            job.machine = self.machine
+        self.machine.context.bind_submission(self)
+        self.try_recover_from_json()
+        if not self.uploaded:
+            self.upload_jobs()
+            self.write_job_scripts()
+            self.uploaded = True
+            self.submission_to_json()
+        if dry_run:
+            return self.serialize()
+        progress = Progress()
+        try:
+            self._adopt_unrecorded_jobs()
+            self.handle_unexpected_submission_state()
+            self.submission_to_json()
+            self._write_remote_record()
+            if exit_on_submit:
+                return self.serialize()
+            self._wait_until_done(check_interval, progress)
+        finally:
+            progress.close()
+        self._finish(clean)
+        return self.serialize()
+
+    def _adopt_unrecorded_jobs(self) -> None:
+        """Adopt jobs that a run killed before writing its record had already (re)submitted.
+
+        The submit command records each job id in the job root in the same remote
+        command, so a job whose record says unsubmitted or terminated but whose id
+        file names a newer id is already in the scheduler's hands.
+        """
+        doubtful = [
+            job
+            for job in self.belonging_jobs
+            if job.job_state == JobStatus.unsubmitted or (job.job_state == JobStatus.terminated and not job.gave_up)
+        ]
+        if not doubtful:
+            return
+        for job_hash, job_id in self.machine.adopt_submitted(doubtful).items():
+            job = next(j for j in doubtful if j.job_hash == job_hash)
+            if job_id != job.job_id:
+                logger.info("adopting job %s (id %s) submitted by an earlier run", job_hash, job_id)
+                job.register_job_id(job_id)
+
+    def _wait_until_done(self, check_interval: float, progress: Progress) -> None:
+        schedule = PollSchedule(check_interval)
+        while True:
+            changed = self.update_submission_state()
+            resubmitted = self.handle_unexpected_submission_state()
+            if changed or resubmitted:
+                self.submission_to_json()
+            if resubmitted:
+                schedule.reset()
+            self._show(progress)
+            active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
+            if not active:
+                return
+            if self._few_enough_unfinished(active):
+                for job in active:
+                    self.machine.kill(job)
+                return
+            self.machine.wait(active, schedule.next())
+
+    def _few_enough_unfinished(self, active: list[Job]) -> bool:
+        ratio = self.resources.ratio_unfinished if self.resources else 0.0
+        return ratio > 0 and len(active) <= ratio * len(self.belonging_jobs)
+
+    def _show(self, progress: Progress) -> None:
+        states = [job.job_state for job in self.belonging_jobs]
+        failed = sum(job.gave_up for job in self.belonging_jobs)
+        progress.update(
+            done=states.count(JobStatus.finished),
+            running=states.count(JobStatus.running) + states.count(JobStatus.completing),
+            queued=states.count(JobStatus.waiting) + states.count(JobStatus.unknown),
+            failed=failed,
+        )
+
+    def update_submission_state(self) -> bool:
+        """Query all active jobs in one batched call; return whether any state changed."""
+        active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
+        if not active:
+            return False
+        states = self.machine.check_statuses(active)
+        changed = False
+        for job, state in zip(active, states):
+            if state != job.job_state:
+                plugins.hook().job_state_changed(job=job, old_state=job.job_state, new_state=state)
+                job.job_state = state
+                changed = True
+        return changed
+
+    def handle_unexpected_submission_state(self) -> bool:
+        """Submit unsubmitted jobs and resubmit terminated ones within retry_count; return whether any was submitted."""
+        to_submit = []
+        for job in self.belonging_jobs:
+            if job.job_state == JobStatus.terminated and not job.gave_up:
+                job.fail_count += 1
+                if job.gave_up:
+                    logger.warning("job %s failed %d times; giving up on it", job.job_id, job.fail_count)
+                    continue
+                logger.info("job %s terminated; resubmitting (retry %d)", job.job_id, job.fail_count)
+                to_submit.append(job)
+            elif job.job_state == JobStatus.unsubmitted:
+                to_submit.append(job)
+        for job in to_submit:
+            self.submit_job(job)
+        return bool(to_submit)
+
+    def submit_job(self, job: Job) -> None:
+        job_id = self.machine.do_submit(job)
+        job.register_job_id(job_id)
+        plugins.hook().job_submitted(machine=self.machine, job=job, job_id=job_id)
+
+    def check_all_finished(self) -> bool:
+        return all(job.job_state == JobStatus.finished for job in self.belonging_jobs)
+
+    def _finish(self, clean: bool) -> None:
+        failed_jobs = [job for job in self.belonging_jobs if job.job_state != JobStatus.finished]
+        if not failed_jobs:
+            self.download_jobs()
+            if clean:
+                self.clean_jobs()
+            return
+        # Some tasks failed for good (or were left by ratio_unfinished): keep every result that exists.
+        context = self.machine.context
+        doubtful = [task for job in failed_jobs for task in job.job_task_list]
+        done_tags = context.files_exist([f"{t.task_hash}_task_tag_finished" for t in doubtful])
+        finished_doubtful = [t for t in doubtful if f"{t.task_hash}_task_tag_finished" in done_tags]
+        good_tasks = [t for job in self.belonging_jobs if job not in failed_jobs for t in job.job_task_list]
+        self.download_jobs(good_tasks + finished_doubtful)
+        failed_tasks = [t for t in doubtful if f"{t.task_hash}_task_tag_finished" not in done_tags]
+        if not any(job.gave_up for job in failed_jobs):  # ratio_unfinished ended the run: not an error
+            if clean:
+                self.clean_jobs()
+            return
+        self.submission_to_json()
+        raise SubmissionFailedError(self._failure_report(failed_jobs, failed_tasks, len(good_tasks) + len(finished_doubtful)))
+
+    def _failure_report(self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int) -> str:
+        context = self.machine.context
+        retries = self.machine.retry_count
+        lines = [f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"]
+        fail_files = [f"{t.task_hash}_task_fail" for t in failed_tasks]
+        present = context.files_exist(fail_files)
+        for task, fail_file in zip(failed_tasks, fail_files):
+            lines.append(f"- task directory {os.path.join(context.local_root, task.task_work_path)} (command: {task.command})")
+            lines.append(f"  ran in {os.path.join(context.remote_root, task.task_work_path)}")
+            if fail_file in present:
+                report = context.read_file(fail_file).splitlines()
+                lines.append(f"  {report[0] if report else 'failed'}; last lines of {task.errlog}:")
+                lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
+            else:
+                lines.append("  the task did not report back (its job was killed or ended first)")
+        reasons = {self.machine.describe_failure(job) for job in failed_jobs} - {""}
+        if reasons:
+            lines.append("scheduler: " + "; ".join(sorted(reasons)))
+        lines.append(f"The results of the {n_downloaded} task(s) that succeeded were downloaded.")
+        lines.append(f"Fix the cause and run again after `dpdisp submission {self.submission_hash} --reset-fail-count`.")
+        return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""Task: one shell command run in its own directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+from dpdispatcher.arginfo import check_and_normalize, task_args
+from dpdispatcher.records import load_config_file
+
+
+class Task:
+    """A command run in ``task_work_path`` (relative to the submission's work base).
+
+    ``forward_files`` are uploaded into the task directory before it runs and
+    ``backward_files`` brought back after; globs and directories are allowed.
+    ``outlog``/``errlog`` receive stdout/stderr (``None`` discards them).
+    """
+
+    def __init__(
+        self,
+        command: str,
+        task_work_path: str,
+        forward_files: list[str] | None = None,
+        backward_files: list[str] | None = None,
+        outlog: str | None = "log",
+        errlog: str | None = "err",
+    ) -> None:
+        self.command = command
+        self.task_work_path = task_work_path
+        self.forward_files = list(forward_files or [])
+        self.backward_files = list(backward_files or [])
+        self.outlog = outlog
+        self.errlog = errlog
+        self.task_hash = self.get_hash()
+
+    def __repr__(self) -> str:
+        return f"Task(command={self.command!r}, task_work_path={self.task_work_path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(self.task_hash)
+
+    def get_hash(self) -> str:
+        return hashlib.sha1(json.dumps(self.serialize(), sort_keys=True).encode()).hexdigest()
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "task_work_path": self.task_work_path,
+            "forward_files": self.forward_files,
+            "backward_files": self.backward_files,
+            "outlog": self.outlog,
+            "errlog": self.errlog,
+        }
+
+    @classmethod
+    def deserialize(cls, task_dict: dict[str, Any]) -> Task:
+        return cls(**task_dict)
+
+    @classmethod
+    def load_from_dict(cls, task_dict: dict[str, Any]) -> Task:
+        return cls.deserialize(check_and_normalize(task_args(), task_dict, "task"))
+
+    @classmethod
+    def load_from_json(cls, json_file: str | os.PathLike[str]) -> Task:
+        return cls.load_from_dict(load_config_file(json_file))
+
+    load_from_yaml = load_from_json
+
+    @staticmethod
+    def arginfo() -> Any:
+        return task_args()

@@ -1,0 +1,122 @@
+"""LocalContext: jobs run in a separate directory on this machine; files are copied (or symlinked)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+
+from dargs import Argument
+from dpdispatcher.base_context import BaseContext, CommandResult
+from dpdispatcher.paths import is_glob
+from dpdispatcher.records import atomic_write_text
+
+
+class LocalContext(BaseContext):
+    """The remote root is a directory on this machine (``remote_root/<submission hash>``)."""
+
+    is_local = True
+
+    def __init__(self, local_root=None, remote_root=None, remote_profile=None):
+        super().__init__(local_root, remote_root, remote_profile)
+        self.symlink = bool(self.remote_profile.get("symlink", False))
+
+    @classmethod
+    def machine_subfields(cls) -> list[Argument]:
+        return [
+            Argument(
+                "remote_profile",
+                dict,
+                [
+                    Argument(
+                        "symlink",
+                        bool,
+                        optional=True,
+                        default=False,
+                        doc="Symlink the forward files into the remote root instead of copying them.",
+                    )
+                ],
+                optional=True,
+                default={},
+                doc="The information used to maintain the connection with remote machine.",
+            )
+        ]
+
+    def bind_submission(self, submission) -> None:
+        super().bind_submission(submission)
+        self.remote_root = os.path.abspath(self.remote_root)
+        os.makedirs(self.remote_root, exist_ok=True)
+
+    # -- transfer ------------------------------------------------------------
+
+    def upload_files(self, files: list[str], dirs: list[str] = ()) -> None:
+        for d in dirs:
+            os.makedirs(os.path.join(self.remote_root, d), exist_ok=True)
+        for rel in files:
+            src = os.path.join(self.local_root, rel)
+            dst = os.path.join(self.remote_root, rel)
+            _place(src, dst, link=self.symlink)
+
+    def download_files(self, patterns: list[str]) -> list[str]:
+        missing = []
+        for pattern in patterns:
+            matches = _expand(self.remote_root, pattern)
+            if not matches:
+                missing.append(pattern)
+            for rel in matches:
+                src = os.path.join(self.remote_root, rel)
+                dst = os.path.join(self.local_root, rel)
+                if os.path.islink(src) and os.path.realpath(src) == os.path.realpath(dst):
+                    continue  # a symlinked forward file: the local copy is the file itself
+                _place(src, dst, link=False)
+        return missing
+
+    # -- files and commands ----------------------------------------------------
+
+    def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            executable="/bin/bash",
+            cwd=self.remote_root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def write_file(self, fname: str, write_str: str) -> None:
+        atomic_write_text(os.path.join(self.remote_root, fname), write_str)
+
+    def read_file(self, fname: str) -> str:
+        with open(os.path.join(self.remote_root, fname)) as f:
+            return f.read()
+
+    def check_file_exists(self, fname: str) -> bool:
+        return os.path.exists(os.path.join(self.remote_root, fname))
+
+    def clean(self) -> None:
+        shutil.rmtree(self.remote_root, ignore_errors=True)
+
+
+def _expand(root: str, pattern: str) -> list[str]:
+    if is_glob(pattern):
+        return sorted(os.path.relpath(m, root) for m in glob.glob(os.path.join(root, pattern)))
+    return [pattern] if os.path.lexists(os.path.join(root, pattern)) else []
+
+
+def _place(src: str, dst: str, link: bool) -> None:
+    """Copy (or symlink) a file or directory tree from ``src`` to ``dst``, replacing what is there."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.lexists(dst) and not os.path.isdir(dst):
+        os.unlink(dst)
+    if link:
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            shutil.rmtree(dst)
+        os.symlink(os.path.abspath(src), dst)
+    elif os.path.isdir(src):
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(src, dst, follow_symlinks=True)
