@@ -55,6 +55,8 @@ cancel_jobs() {
     log "cancelling jobs: $jobs"
     # shellcheck disable=SC2086  # one argument per job id
     timeout 10 scancel $jobs 2>/dev/null || true
+    # Without slurmd nobody can end them: kill_leftovers does, no wait here.
+    pid_of "$DIR/slurmd.pid" slurmd >/dev/null || return 0
     for ((i = 0; i < 75; i++)); do
         [ -z "$(timeout 5 squeue -h -t running,completing -o %A 2>/dev/null)" ] && break
         sleep 0.2

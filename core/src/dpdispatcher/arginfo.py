@@ -39,10 +39,18 @@ def task_args() -> Argument:
                 doc="The files to be download to local_root in task_work_path after the task finished",
             ),
             Argument(
-                "outlog", [type(None), str], optional=True, default="log", doc="The out log file name. redirect from stdout"
+                "outlog",
+                [type(None), str],
+                optional=True,
+                default="log",
+                doc="The out log file name. redirect from stdout",
             ),
             Argument(
-                "errlog", [type(None), str], optional=True, default="err", doc="The err log file name. redirect from stderr"
+                "errlog",
+                [type(None), str],
+                optional=True,
+                default="err",
+                doc="The err log file name. redirect from stderr",
             ),
         ],
         doc="A task: one command run in its own directory.",
@@ -95,7 +103,9 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             extra_check=lambda v: v >= 0,
             extra_check_errmsg="must be >= 0",
         ),
-        Argument("custom_flags", list, optional=True, default=[], doc="The extra lines pass to job submitting script header"),
+        Argument(
+            "custom_flags", list, optional=True, default=[], doc="The extra lines pass to job submitting script header"
+        ),
         strategy_args(),
         Argument(
             "para_deg",
@@ -106,7 +116,13 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             extra_check=lambda v: v >= 1,
             extra_check_errmsg="must be >= 1",
         ),
-        Argument("source_list", list, optional=True, default=[], doc="The env file to be sourced before the command execution."),
+        Argument(
+            "source_list",
+            list,
+            optional=True,
+            default=[],
+            doc="The env file to be sourced before the command execution.",
+        ),
         Argument(
             "module_purge",
             bool,
@@ -121,8 +137,20 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             default=[],
             doc="The modules to be unloaded on HPC system before submitting jobs",
         ),
-        Argument("module_list", list, optional=True, default=[], doc="The modules to be loaded on HPC system before submitting jobs"),
-        Argument("envs", dict, optional=True, default={}, doc="The environment variables to be exported on before submitting jobs"),
+        Argument(
+            "module_list",
+            list,
+            optional=True,
+            default=[],
+            doc="The modules to be loaded on HPC system before submitting jobs",
+        ),
+        Argument(
+            "envs",
+            dict,
+            optional=True,
+            default={},
+            doc="The environment variables to be exported on before submitting jobs",
+        ),
         Argument(
             "prepend_script",
             list,
@@ -170,7 +198,11 @@ def machine_args() -> Argument:
             str,
             doc="The batch job system type. Option: " + ", ".join(registry.machines.names()),
         ),
-        Argument("local_root", [type(None), str], doc="The dir where the tasks and relating files locate. Typically the project dir."),
+        Argument(
+            "local_root",
+            [type(None), str],
+            doc="The dir where the tasks and relating files locate. Typically the project dir.",
+        ),
         Argument(
             "remote_root",
             [type(None), str],
@@ -196,7 +228,10 @@ def machine_args() -> Argument:
     for name in registry.contexts.names():
         cls = registry.context_class(name)
         base = context_key(name)
-        aliases = sorted({name.lower(), base, base.capitalize(), name[: -len("Context")] if name.endswith("Context") else name} - {name})
+        aliases = sorted(
+            {name.lower(), base, base.capitalize(), name[: -len("Context")] if name.endswith("Context") else name}
+            - {name}
+        )
         choices.append(Argument(name, dict, cls.machine_subfields(), alias=aliases))
     variant = Variant(
         "context_type",

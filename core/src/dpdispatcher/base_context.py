@@ -57,7 +57,9 @@ class BaseContext:
     #: True where the remote root is on this machine's file system.
     is_local = False
 
-    def __init__(self, local_root: str | None = None, remote_root: str | None = None, remote_profile: dict | None = None):
+    def __init__(
+        self, local_root: str | None = None, remote_root: str | None = None, remote_profile: dict | None = None
+    ):
         self.init_local_root = os.path.abspath(local_root or ".")
         self.init_remote_root = remote_root
         self.remote_profile = dict(remote_profile or {})

@@ -78,7 +78,7 @@ class Job:
 
     @classmethod
     def deserialize(cls, job_dict: dict[str, Any], machine: Machine | None = None) -> Job:
-        ((job_hash, data),) = job_dict.items()
+        ((_job_hash, data),) = job_dict.items()
         job = cls(
             [Task.deserialize(t) for t in data["job_task_list"]],
             resources=Resources.deserialize(data["resources"]),

@@ -26,8 +26,8 @@ from dpdispatcher.records import load_config_file
 if TYPE_CHECKING:
     from dargs import Argument
 
-    from dpdispatcher.submission import Job
     from dpdispatcher.resources import Resources
+    from dpdispatcher.submission import Job
 
 SCRIPT_FUNCTIONS = """\
 dpd_task_done() {{
@@ -198,7 +198,9 @@ class Machine:
             with open(path) as f:
                 text = f.read()
         except OSError as err:
-            raise ConfigError(f"resources/strategy/customized_script_header_template_file: cannot read {path}: {err}") from None
+            raise ConfigError(
+                f"resources/strategy/customized_script_header_template_file: cannot read {path}: {err}"
+            ) from None
         try:
             return text.format(**resources.serialize())
         except (KeyError, IndexError, ValueError) as err:

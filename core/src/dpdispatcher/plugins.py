@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pluggy
-from stevedore import ExtensionManager
+from stevedore import NamedExtensionManager
 
 from dpdispatcher import hookspecs
 from dpdispatcher.errors import PluginConflictError, PluginNotFoundError
@@ -182,21 +182,36 @@ class PluginRegistry:
         """Load every installed plugin, each in isolation."""
         only_first_party = os.environ.get(DISABLE_THIRD_PARTY_ENV, "").lower() not in ("", "0", "false", "no")
 
+        distributions = _entry_point_distributions()
+
+        def _dist_name(entry_point: Any) -> str:
+            dist = distributions.get((entry_point.name, entry_point.value))
+            return dist.metadata["Name"] if dist is not None else "unknown"
+
+        def _dist_version(entry_point: Any) -> str:
+            dist = distributions.get((entry_point.name, entry_point.value))
+            return dist.version if dist is not None else ""
+
         def on_failure(_manager: Any, entry_point: Any, err: BaseException) -> None:
-            self.load_errors.append(LoadError(entry_point.name, _dist_name(entry_point), f"{type(err).__name__}: {err}"))
+            self.load_errors.append(
+                LoadError(entry_point.name, _dist_name(entry_point), f"{type(err).__name__}: {err}")
+            )
             logger.warning("plugin %r failed to load: %s", entry_point.name, err)
 
-        def wanted(extension: Any) -> bool:
-            return not only_first_party or _dist_name(extension.entry_point) in FIRST_PARTY_DISTRIBUTIONS
-
-        manager = ExtensionManager(
+        # filtered before import: a disabled third-party plugin is never imported
+        wanted = sorted(
+            name
+            for (name, _value), dist in distributions.items()
+            if not only_first_party or dist.metadata["Name"] in FIRST_PARTY_DISTRIBUTIONS
+        )
+        manager = NamedExtensionManager(
             namespace=ENTRY_POINT_GROUP,
+            names=wanted,
+            name_order=True,
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
-        for ext in sorted(manager.extensions, key=lambda e: e.name):
-            if not wanted(ext):
-                continue
+        for ext in manager.extensions:
             dist = _dist_name(ext.entry_point)
             try:
                 self.add_plugin(ext.plugin, ext.name, dist, _dist_version(ext.entry_point))
@@ -212,14 +227,19 @@ class PluginRegistry:
         return self.contexts.get(name)
 
 
-def _dist_name(entry_point: Any) -> str:
-    dist = getattr(entry_point, "dist", None)
-    return getattr(dist, "name", None) or "unknown"
+def _entry_point_distributions() -> dict[tuple[str, str], Any]:
+    """(name, value) of each entry point in our group -> the distribution declaring it.
 
+    stevedore's cached entry points do not carry their distribution, so it is looked up here.
+    """
+    from importlib.metadata import distributions
 
-def _dist_version(entry_point: Any) -> str:
-    dist = getattr(entry_point, "dist", None)
-    return getattr(dist, "version", None) or ""
+    found = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found[(ep.name, ep.value)] = dist
+    return found
 
 
 _registry: PluginRegistry | None = None

@@ -171,7 +171,9 @@ class Submission:
         old = Submission.deserialize(record, machine=self.machine)
         old_jobs = {job.job_hash: job for job in old.belonging_jobs}
         if set(old_jobs) != {job.job_hash for job in self.belonging_jobs}:
-            logger.warning("record %s does not match this submission's jobs; ignoring it", record_path(self.submission_hash))
+            logger.warning(
+                "record %s does not match this submission's jobs; ignoring it", record_path(self.submission_hash)
+            )
             return False
         for job in self.belonging_jobs:
             previous = old_jobs[job.job_hash]
@@ -220,7 +222,9 @@ class Submission:
         if missing:
             shown = "\n  ".join(os.path.join(local_root, m) for m in missing[:20])
             more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
-            raise MissingForwardFileError(f"{len(missing)} forward file(s) not found; nothing was submitted:\n  {shown}{more}")
+            raise MissingForwardFileError(
+                f"{len(missing)} forward file(s) not found; nothing was submitted:\n  {shown}{more}"
+            )
         return files
 
     def task_dirs(self) -> list[str]:
@@ -240,7 +244,9 @@ class Submission:
 
     def write_job_scripts(self) -> None:
         """Write every job's script into the job root (one batched call)."""
-        self.machine.context.write_files({job.script_file_name: self.machine.gen_script(job) for job in self.belonging_jobs})
+        self.machine.context.write_files(
+            {job.script_file_name: self.machine.gen_script(job) for job in self.belonging_jobs}
+        )
 
     def download_jobs(self, tasks: list[Task] | None = None) -> None:
         """Fetch the backward files of ``tasks`` (default all); a missing file is an error naming it."""
@@ -421,16 +427,22 @@ class Submission:
                 self.clean_jobs()
             return
         self.submission_to_json()
-        raise SubmissionFailedError(self._failure_report(failed_jobs, failed_tasks, len(good_tasks) + len(finished_doubtful)))
+        raise SubmissionFailedError(
+            self._failure_report(failed_jobs, failed_tasks, len(good_tasks) + len(finished_doubtful))
+        )
 
     def _failure_report(self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int) -> str:
         context = self.machine.context
         retries = self.machine.retry_count
-        lines = [f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"]
+        lines = [
+            f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"
+        ]
         fail_files = [f"{t.task_hash}_task_fail" for t in failed_tasks]
         present = context.files_exist(fail_files)
         for task, fail_file in zip(failed_tasks, fail_files):
-            lines.append(f"- task directory {os.path.join(context.local_root, task.task_work_path)} (command: {task.command})")
+            lines.append(
+                f"- task directory {os.path.join(context.local_root, task.task_work_path)} (command: {task.command})"
+            )
             lines.append(f"  ran in {os.path.join(context.remote_root, task.task_work_path)}")
             if fail_file in present:
                 report = context.read_file(fail_file).splitlines()
@@ -442,5 +454,7 @@ class Submission:
         if reasons:
             lines.append("scheduler: " + "; ".join(sorted(reasons)))
         lines.append(f"The results of the {n_downloaded} task(s) that succeeded were downloaded.")
-        lines.append(f"Fix the cause and run again after `dpdisp submission {self.submission_hash} --reset-fail-count`.")
+        lines.append(
+            f"Fix the cause and run again after `dpdisp submission {self.submission_hash} --reset-fail-count`."
+        )
         return "\n".join(lines)

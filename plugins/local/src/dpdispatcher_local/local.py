@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 from dargs import Argument
+
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text

@@ -1,0 +1,55 @@
+"""``dpdisp plugins``: what is installed, what it provides, what failed to load."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from dpdispatcher.plugins import get_registry
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("plugins", help="list installed plugins")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run)
+
+
+def plugin_report() -> dict[str, Any]:
+    registry = get_registry()
+    return {
+        "plugins": [dataclasses.asdict(p) for p in registry.plugins],
+        "load_errors": [dataclasses.asdict(e) for e in registry.load_errors],
+    }
+
+
+def print_plugin_table() -> None:
+    report = plugin_report()
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "BATCH TYPES", "CONTEXTS", "HOOKS")]
+    for p in report["plugins"]:
+        rows.append(
+            (
+                p["name"],
+                p["distribution"],
+                p["version"],
+                ", ".join(p["machines"]) or "-",
+                ", ".join(p["contexts"]) or "-",
+                ", ".join(p["hooks"]) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if not report["plugins"]:
+        print("(no plugins installed: pip install dpdispatcher-shell dpdispatcher-local)")
+    for err in report["load_errors"]:
+        print(f"FAILED TO LOAD: {err['name']} ({err['distribution']}): {err['error']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(plugin_report(), indent=2))
+    else:
+        print_plugin_table()
+    return 0

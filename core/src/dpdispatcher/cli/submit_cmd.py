@@ -1,0 +1,79 @@
+"""``dpdisp submit FILE``: run a submission described in one JSON/YAML file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from dpdispatcher.errors import ConfigError
+from dpdispatcher.machine import Machine
+from dpdispatcher.records import load_config_file
+from dpdispatcher.resources import Resources
+from dpdispatcher.submission import Submission
+from dpdispatcher.task import Task
+
+SUBMISSION_KEYS = {"work_base", "machine", "resources", "task_list", "forward_common_files", "backward_common_files"}
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("submit", help="run a submission from a JSON or YAML file")
+    parser.add_argument("file", help="submission file with work_base, machine, resources and task_list")
+    parser.add_argument("--dry-run", action="store_true", help="upload and write the job scripts, submit nothing")
+    parser.add_argument("--exit-on-submit", action="store_true", help="return once every job is submitted")
+    parser.add_argument("--check-interval", type=float, default=30, help="longest wait between status polls (s)")
+    parser.add_argument("--no-clean", action="store_true", help="keep the remote job directory afterwards")
+    parser.set_defaults(run=run)
+
+
+def load_submission(path: str) -> Submission:
+    """Build a Submission from the manual's submission file; relative roots are relative to the file."""
+    data = load_config_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the submission must be a JSON object")
+    unknown = set(data) - SUBMISSION_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; expected {sorted(SUBMISSION_KEYS)}")
+    for key in ("work_base", "machine", "resources", "task_list"):
+        if key not in data:
+            raise ConfigError(f"{path}: missing key {key!r}")
+    if not isinstance(data["task_list"], list):
+        raise ConfigError(f"{path}: task_list must be a list")
+    machine_dict = dict(data["machine"])
+    base_dir = os.path.dirname(os.path.abspath(path))
+    machine_dict["local_root"] = os.path.join(base_dir, machine_dict.get("local_root") or ".")
+    machine = Machine.load_from_dict(machine_dict)
+    resources = Resources.load_from_dict(data["resources"])
+    tasks = [Task.load_from_dict(t) for t in data["task_list"]]
+    return Submission(
+        work_base=data["work_base"],
+        machine=machine,
+        resources=resources,
+        task_list=tasks,
+        forward_common_files=data.get("forward_common_files", []),
+        backward_common_files=data.get("backward_common_files", []),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    submission = load_submission(args.file)
+    result = submission.run_submission(
+        dry_run=args.dry_run,
+        exit_on_submit=args.exit_on_submit,
+        clean=not args.no_clean,
+        check_interval=args.check_interval,
+    )
+    states: dict[str, int] = {}
+    for job_dict in result["belonging_jobs"]:
+        for job in job_dict.values():
+            states[_state_name(job["job_state"])] = states.get(_state_name(job["job_state"]), 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    print(json.dumps({"submission_hash": submission.submission_hash, "jobs": summary}))
+    return 0
+
+
+def _state_name(value: int) -> str:
+    from dpdispatcher.JobStatus import JobStatus
+
+    return JobStatus(value).name
