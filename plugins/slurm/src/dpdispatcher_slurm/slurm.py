@@ -1,0 +1,558 @@
+"""Slurm and SlurmJobArray: submit with ``sbatch``, poll with one ``squeue`` for all jobs, kill with ``scancel``.
+
+Status, in one poll:
+
+1. one ``squeue -h -t all -r -o "%i %T" -j id1,id2,...`` for every active job
+   (chunked by :attr:`Slurm.query_chunk` ids);
+2. the jobs it no longer lists are looked up in one ``sacct`` call, when the
+   cluster keeps accounting (without slurmdbd ``sacct`` says "accounting
+   storage is disabled"; it is then not asked again);
+3. jobs that ended in a state other than COMPLETED, and jobs nobody knows any
+   more, are settled from the tag files their script left (one existence query).
+
+Every Slurm state maps to a :class:`JobStatus`; one this module does not know
+maps to ``unknown``, which the core queries again. The last Slurm state of each
+job is kept so that :meth:`Slurm.describe_failure` can say "timed out",
+"out of memory", "cancelled" and so on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from dpdispatcher.errors import SchedulerError
+from dpdispatcher.job import Job
+from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.machine import Machine
+
+logger = logging.getLogger(__name__)
+
+# -- Slurm states -----------------------------------------------------------------
+
+#: job states (long names as ``squeue %T`` and ``sacct State`` print them) -> JobStatus.
+#: COMPLETED and the failure states are "ended": see ``ENDED_STATES``.
+STATE_MAP: dict[str, JobStatus] = {
+    # not running yet, or held/stopped but still alive
+    "PENDING": JobStatus.waiting,
+    "CONFIGURING": JobStatus.waiting,
+    "REQUEUED": JobStatus.waiting,
+    "REQUEUE_FED": JobStatus.waiting,
+    "REQUEUE_HOLD": JobStatus.waiting,
+    "RESV_DEL_HOLD": JobStatus.waiting,
+    "SUSPENDED": JobStatus.waiting,
+    "STOPPED": JobStatus.waiting,
+    "POWER_UP_NODE": JobStatus.waiting,
+    # running
+    "RUNNING": JobStatus.running,
+    "RESIZING": JobStatus.running,
+    "SIGNALING": JobStatus.running,
+    "UPDATE_DB": JobStatus.running,
+    # finishing
+    "COMPLETING": JobStatus.completing,
+    "STAGE_OUT": JobStatus.completing,
+    # ended
+    "COMPLETED": JobStatus.finished,
+    "FAILED": JobStatus.terminated,
+    "CANCELLED": JobStatus.terminated,
+    "TIMEOUT": JobStatus.terminated,
+    "OUT_OF_MEMORY": JobStatus.terminated,
+    "NODE_FAIL": JobStatus.terminated,
+    "PREEMPTED": JobStatus.terminated,
+    "BOOT_FAIL": JobStatus.terminated,
+    "DEADLINE": JobStatus.terminated,
+    "SPECIAL_EXIT": JobStatus.terminated,
+    "REVOKED": JobStatus.terminated,
+    "LAUNCH_FAILED": JobStatus.terminated,
+}
+
+#: the compact codes (``squeue %t``, ``sacct -o State%2``) of the same states
+SHORT_STATES = {
+    "PD": "PENDING",
+    "CF": "CONFIGURING",
+    "RQ": "REQUEUED",
+    "RF": "REQUEUE_FED",
+    "RH": "REQUEUE_HOLD",
+    "RD": "RESV_DEL_HOLD",
+    "S": "SUSPENDED",
+    "ST": "STOPPED",
+    "R": "RUNNING",
+    "RS": "RESIZING",
+    "SI": "SIGNALING",
+    "CG": "COMPLETING",
+    "SO": "STAGE_OUT",
+    "CD": "COMPLETED",
+    "F": "FAILED",
+    "CA": "CANCELLED",
+    "TO": "TIMEOUT",
+    "OOM": "OUT_OF_MEMORY",
+    "NF": "NODE_FAIL",
+    "PR": "PREEMPTED",
+    "BF": "BOOT_FAIL",
+    "DL": "DEADLINE",
+    "SE": "SPECIAL_EXIT",
+    "RV": "REVOKED",
+}
+
+ACTIVE = (JobStatus.running, JobStatus.completing, JobStatus.waiting)
+
+#: what a user is told about a job that ended in these states
+FAILURE_WORDS = {
+    "FAILED": "failed (non-zero exit)",
+    "CANCELLED": "was cancelled",
+    "TIMEOUT": "timed out (hit its time limit)",
+    "OUT_OF_MEMORY": "ran out of memory",
+    "NODE_FAIL": "lost its node (node failure)",
+    "PREEMPTED": "was preempted",
+    "BOOT_FAIL": "could not boot its node",
+    "DEADLINE": "passed its deadline",
+    "SPECIAL_EXIT": "ended in SPECIAL_EXIT",
+    "REVOKED": "was revoked",
+    "LAUNCH_FAILED": "failed to launch",
+}
+
+#: lines slurmstepd writes into a job's output when it ends it, and what they mean
+STEPD_PATTERNS = [
+    ("DUE TO TIME LIMIT", "TIMEOUT"),
+    ("DUE TO PREEMPTION", "PREEMPTED"),
+    ("DUE TO NODE FAILURE", "NODE_FAIL"),
+    ("oom-kill", "OUT_OF_MEMORY"),
+    ("Out Of Memory", "OUT_OF_MEMORY"),
+    ("CANCELLED", "CANCELLED"),
+]
+
+#: stderr fragments (lower case) of trouble that passes: retried with backoff
+TRANSIENT_ERRORS = (
+    "socket timed out",
+    "unable to contact slurm controller",
+    "slurm temporarily unable",
+    "temporarily unavailable",
+    "slurmctld not responding",
+    "connection refused",
+    "connection timed out",
+    "zero bytes were transmitted or received",
+    "qosmaxsubmitjob",
+    "assocmaxsubmitjob",
+    "maxsubmitjob",
+    "qosmaxjobsperuser",
+    "job violates accounting/qos policy",
+    "resource temporarily unavailable",
+    "try again",
+)
+
+
+def is_transient(message: str) -> bool:
+    low = message.lower()
+    return any(fragment in low for fragment in TRANSIENT_ERRORS)
+
+
+def normalize_state(word: str) -> str:
+    """``CANCELLED by 0`` -> ``CANCELLED``; ``CD`` -> ``COMPLETED``; ``RUNNING+`` -> ``RUNNING``."""
+    word = word.strip().split(" ", 1)[0].rstrip("+").upper()
+    return SHORT_STATES.get(word, word)
+
+
+def base_id(job_id: str) -> str:
+    """The Slurm job id of ``job_id`` as recorded (``123``, ``123;cluster``, ``123_4``, ``123+0``) or ''."""
+    match = re.match(r"\s*(\d+)", job_id or "")
+    return match.group(1) if match else ""
+
+
+def parse_rows(text: str, sep: str | None = None) -> dict[str, dict[str, str]]:
+    """``{base id: {element: state}}`` from ``ID STATE`` lines of squeue or sacct.
+
+    ``element`` is '' for a plain job, the array index (``4``) or the pending
+    range (``[5-9%2]``) for array elements, ``+0`` for heterogeneous components.
+    """
+    rows: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        fields = line.strip().split(sep, 2) if sep else line.split(None, 1)
+        if len(fields) < 2:
+            continue
+        match = re.match(r"(\d+)(?:[_+](\S*))?$", fields[0].strip())
+        if not match:
+            continue
+        rows.setdefault(match.group(1), {})[match.group(2) or ""] = normalize_state(fields[1])
+    return rows
+
+
+# -- the batch types -----------------------------------------------------------------
+
+
+class Slurm(Machine):
+    """The Slurm batch type: one ``sbatch`` per job, one ``squeue`` per poll for all jobs."""
+
+    #: ids per squeue/sacct call (command lines stay short; 500 ids ~ 4 kB)
+    query_chunk = 500
+    #: sbatch attempts after the first on transient trouble, and the backoff (seconds)
+    submit_retries = 8
+    retry_delay = 1.0
+    retry_delay_max = 60.0
+    #: a non-transient squeue error this many polls in a row is raised
+    max_query_failures = 3
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._final_state: dict[str, str] = {}  # job hash -> last Slurm state that ended it
+        self._seen: dict[str, dict[str, str]] = {}  # job hash -> element -> last state seen
+        self._accounting: bool | None = None  # None: not asked yet
+        self._query_failures = 0
+        self._unknown_logged: set[str] = set()
+
+    # -- resources ---------------------------------------------------------------
+
+    @classmethod
+    def resources_subfields(cls) -> list:
+        from dargs import Argument
+
+        return [Argument("kwargs", dict, cls.kwargs_subfields(), optional=True, doc="Extra arguments.")]
+
+    @classmethod
+    def kwargs_subfields(cls) -> list:
+        from dargs import Argument
+
+        return [
+            Argument(
+                "custom_gpu_line",
+                [type(None), str],
+                optional=True,
+                default=None,
+                doc="Custom GPU configuration, starting with #SBATCH",
+            )
+        ]
+
+    # -- script --------------------------------------------------------------------
+
+    def gen_script_header(self, job: Job) -> str:
+        res = job.resources
+        if res.strategy.get("customized_script_header_template_file"):
+            return super().gen_script_header(job)
+        lines = [
+            self.shebang,
+            f"#SBATCH --nodes {res.number_node}",
+            f"#SBATCH --ntasks-per-node {res.cpu_per_node}",
+        ]
+        custom_gpu_line = res.kwargs.get("custom_gpu_line")
+        if custom_gpu_line:
+            lines.append(custom_gpu_line)
+        elif res.gpu_per_node > 0:
+            lines.append(f"#SBATCH --gres=gpu:{res.gpu_per_node}")
+        if res.queue_name:
+            lines.append(f"#SBATCH --partition {res.queue_name}")
+        lines.append(f"#SBATCH --job-name {self.job_name(job)}")
+        lines += self.gen_output_lines(job)
+        return "\n".join(lines)
+
+    @staticmethod
+    def job_name(job: Job) -> str:
+        return f"dpd_{job.job_hash[:12]}"
+
+    def gen_output_lines(self, job: Job) -> list[str]:
+        """Scheduler stdout/stderr in the job root (relative to the submit directory, which is it)."""
+        return [f"#SBATCH --output {job.job_hash}.out", f"#SBATCH --error {job.job_hash}.err"]
+
+    # -- submission ----------------------------------------------------------------
+
+    def sbatch_args(self, job: Job) -> list[str]:
+        """Arguments given to sbatch before the script name."""
+        return []
+
+    def do_submit(self, job: Job) -> str:
+        args = " ".join([*self.sbatch_args(job), shlex.quote(job.script_file_name)])
+        # --parsable prints "id" or "id;cluster": keep the id
+        cmd = f'dpd_out=$(sbatch --parsable {args}) && echo "${{dpd_out%%;*}}"'
+        delay = self.retry_delay
+        last: SchedulerError | None = None
+        for attempt in range(self.submit_retries + 1):
+            try:
+                job_id = self.submit_and_record(job, cmd)
+            except SchedulerError as err:
+                if not is_transient(str(err)):
+                    raise
+                last = err
+            else:
+                self._forget(job)
+                return job_id
+            # a timeout may hide a job the controller did accept: never submit it twice
+            landed = self._find_submitted(job)
+            if landed:
+                logger.info("sbatch of job %s timed out but Slurm accepted it as %s", job.job_hash, landed)
+                self.context.write_file(job.job_id_file, landed + "\n")
+                self._forget(job)
+                return landed
+            if attempt == self.submit_retries:
+                break
+            logger.warning(
+                "sbatch of job %s refused for now (%s); retry %d/%d in %.0f s",
+                job.job_hash,
+                str(last).strip().splitlines()[-1],
+                attempt + 1,
+                self.submit_retries,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, self.retry_delay_max)
+        raise SchedulerError(f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {last}")
+
+    def _find_submitted(self, job: Job) -> str:
+        """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
+        script = f"/{job.script_file_name}"
+        result = self.context.run('squeue -h -u "$(id -un)" -o "%F|%T|%o"')
+        if result.returncode != 0:
+            return ""
+        old = base_id(job.job_id)
+        for line in result.stdout.splitlines():
+            fields = line.strip().split("|", 2)
+            if len(fields) != 3 or not fields[2].endswith(script):
+                continue
+            if not fields[2].startswith(str(self.context.remote_root)):
+                continue
+            state = STATE_MAP.get(normalize_state(fields[1]))
+            if fields[0] != old and state in ACTIVE:
+                return fields[0]
+        return ""
+
+    def _forget(self, job: Job) -> None:
+        self._final_state.pop(job.job_hash, None)
+        self._seen.pop(job.job_hash, None)
+
+    # -- status ----------------------------------------------------------------------
+
+    def check_status(self, job: Job) -> JobStatus:
+        return self.check_statuses([job])[0]
+
+    def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
+        ids = list(dict.fromkeys(b for b in (base_id(job.job_id) for job in jobs) if b))
+        rows = self._query("squeue -h -t all -r -o '%i %T' -j", ids, squeue=True)
+        if rows is None:  # the controller did not answer: ask again at the next poll
+            return [JobStatus.unknown] * len(jobs)
+        states: dict[str, JobStatus] = {}
+        gone: list[Job] = []
+        for job in jobs:
+            elements = rows.get(base_id(job.job_id))
+            if elements:
+                states[job.job_hash] = self._aggregate(job, elements)
+            else:
+                gone.append(job)
+        if gone:
+            accounted = self._sacct([base_id(job.job_id) for job in gone])
+            for job in gone:
+                elements = accounted.get(base_id(job.job_id))
+                states[job.job_hash] = self._aggregate(job, elements) if elements else JobStatus.terminated
+        # ended other than COMPLETED (or unknown to everyone): the tag files decide
+        to_settle = [job for job in jobs if states[job.job_hash] == JobStatus.terminated]
+        if to_settle:
+            states.update(self._settle_by_tags(to_settle))
+        return [states[job.job_hash] for job in jobs]
+
+    def _aggregate(self, job: Job, elements: dict[str, str]) -> JobStatus:
+        """One JobStatus for a job (or array) from the Slurm states of its elements."""
+        seen = self._seen.setdefault(job.job_hash, {})
+        seen.update(elements)
+        mapped = []
+        for name in elements.values():
+            state = STATE_MAP.get(name)
+            if state is None:
+                if name not in self._unknown_logged:
+                    self._unknown_logged.add(name)
+                    logger.warning(
+                        "Slurm state %r of job %s is not known to dpdispatcher; asking again", name, job.job_id
+                    )
+                state = JobStatus.unknown
+            mapped.append(state)
+        for state in (JobStatus.running, JobStatus.completing, JobStatus.waiting, JobStatus.unknown):
+            if state in mapped:
+                return state
+        # every element ended
+        bad = [name for name in seen.values() if STATE_MAP.get(name) == JobStatus.terminated]
+        self._final_state[job.job_hash] = bad[0] if bad else "COMPLETED"
+        if not bad and not self.settle_completed_by_tags:
+            return JobStatus.finished
+        return JobStatus.terminated  # the tag files decide
+
+    #: settle COMPLETED jobs from tag files too (arrays: early elements may have left the queue unseen)
+    settle_completed_by_tags = False
+
+    def _query(self, command: str, ids: list[str], squeue: bool) -> dict[str, dict[str, str]] | None:
+        """Run ``command id,id,...`` for ``ids`` in chunks; None when the scheduler did not answer."""
+        rows: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), self.query_chunk):
+            chunk = ",".join(ids[start : start + self.query_chunk])
+            result = self.context.run(f"{command} {chunk}")
+            if result.returncode != 0:
+                message = (result.stderr or result.stdout).strip()
+                if "invalid job id" in message.lower():
+                    continue  # every id of the chunk left the queue (squeue -j with one old id)
+                if is_transient(message):
+                    logger.warning("Slurm did not answer (%s); asking again later", message)
+                    return None
+                self._query_failures += 1
+                if self._query_failures >= self.max_query_failures:
+                    raise SchedulerError(f"squeue failed {self._query_failures} times in a row: {message}")
+                logger.warning("squeue failed (%s); asking again later", message)
+                return None
+            for key, value in parse_rows(result.stdout).items():
+                rows.setdefault(key, {}).update(value)
+        self._query_failures = 0
+        return rows
+
+    def _sacct(self, ids: list[str]) -> dict[str, dict[str, str]]:
+        """Final states from accounting, in one call per chunk; {} when the cluster keeps none."""
+        if self._accounting is False or not ids:
+            return {}
+        rows: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), self.query_chunk):
+            chunk = ",".join(ids[start : start + self.query_chunk])
+            result = self.context.run(f"sacct -X -P -n -o JobID,State,ExitCode -j {chunk}")
+            if result.returncode != 0:
+                message = (result.stderr or result.stdout).strip()
+                if "accounting storage is disabled" in message.lower() or "slurmdbd" in message.lower():
+                    logger.info("Slurm keeps no accounting here; settling ended jobs from their tag files")
+                    self._accounting = False
+                else:
+                    logger.warning("sacct failed (%s); settling ended jobs from their tag files", message)
+                return {}
+            self._accounting = True
+            for key, value in parse_rows(result.stdout, sep="|").items():
+                rows.setdefault(key, {}).update(value)
+        return rows
+
+    def _settle_by_tags(self, jobs: list[Job]) -> dict[str, JobStatus]:
+        """Finished if the job's finished tag or every task's tag exists, else terminated (one query)."""
+        names = [job.finish_tag for job in jobs]
+        names += [f"{task.task_hash}_task_tag_finished" for job in jobs for task in job.job_task_list]
+        present = self.context.files_exist(names)
+        states = {}
+        for job in jobs:
+            done = job.finish_tag in present or all(
+                f"{task.task_hash}_task_tag_finished" in present for task in job.job_task_list
+            )
+            states[job.job_hash] = JobStatus.finished if done else JobStatus.terminated
+        return states
+
+    # -- kill and failures ---------------------------------------------------------------
+
+    def kill(self, job: Job) -> None:
+        self.kill_jobs([job])
+
+    def kill_jobs(self, jobs: list[Job]) -> None:
+        """One scancel for all ``jobs`` (array jobs: every element)."""
+        ids = [b for b in (base_id(job.job_id) for job in jobs) if b]
+        for start in range(0, len(ids), self.query_chunk):
+            self.context.run("scancel " + " ".join(ids[start : start + self.query_chunk]))
+
+    def describe_failure(self, job: Job) -> str:
+        state = self._final_state.get(job.job_hash) or self._state_from_output(job)
+        if not state or state == "COMPLETED":
+            return ""
+        words = FAILURE_WORDS.get(state, f"ended in state {state}")
+        return f"Slurm job {job.job_id} {words} ({state})"
+
+    def _state_from_output(self, job: Job) -> str:
+        """What slurmstepd wrote into the job's output when it ended the job, if anything."""
+        result = self.context.run(f"cat {job.job_hash}*.err {job.job_hash}*.out 2>/dev/null | grep -a 'slurmstepd'")
+        for pattern, state in STEPD_PATTERNS:
+            if pattern in result.stdout:
+                return state
+        return ""
+
+
+class SlurmJobArray(Slurm):
+    """Each Job is one Slurm job array; element ``i`` runs the ``i``-th slice of ``slurm_job_size`` tasks.
+
+    A resubmission runs only the elements whose tasks did not all finish.
+    """
+
+    settle_completed_by_tags = True
+
+    @classmethod
+    def kwargs_subfields(cls) -> list:
+        from dargs import Argument
+
+        return [
+            *super().kwargs_subfields(),
+            Argument(
+                "slurm_job_size",
+                int,
+                optional=True,
+                default=1,
+                doc="Number of tasks in a Slurm job array element",
+            ),
+        ]
+
+    @staticmethod
+    def elements(job: Job) -> list[list[Any]]:
+        size = max(int(job.resources.kwargs.get("slurm_job_size") or 1), 1)
+        tasks = job.job_task_list
+        return [tasks[i : i + size] for i in range(0, len(tasks), size)]
+
+    def gen_script_header(self, job: Job) -> str:
+        header = super().gen_script_header(job)
+        if job.resources.strategy.get("customized_script_header_template_file"):
+            return header
+        return header + f"\n#SBATCH --array=0-{len(self.elements(job)) - 1}"
+
+    def gen_output_lines(self, job: Job) -> list[str]:
+        return [f"#SBATCH --output {job.job_hash}_%a.out", f"#SBATCH --error {job.job_hash}_%a.err"]
+
+    def gen_script_command(self, job: Job) -> str:
+        branches = ['case "${SLURM_ARRAY_TASK_ID:-}" in']
+        for index, tasks in enumerate(self.elements(job)):
+            part = super().gen_script_command(SimpleNamespace(resources=job.resources, job_task_list=tasks))
+            mine = " ".join(task.task_hash for task in tasks)
+            branches.append(f"{index})\ndpd_mine='{mine}'\n{part.rstrip()}\n;;")
+        branches.append('*)\necho "array index ${SLURM_ARRAY_TASK_ID:-(none)} is not one of this job" >&2\nexit 2\n;;')
+        branches.append("esac")
+        return "\n".join(branches)
+
+    def gen_script_end(self, job: Job) -> str:
+        all_hashes = " ".join(task.task_hash for task in job.job_task_list)
+        lines = [
+            "wait",
+            'cd "$REMOTE_ROOT" || exit 1',
+            "dpd_failed=0",
+            "for dpd_t in $dpd_mine; do",
+            '  [ -f "${dpd_t}_task_tag_finished" ] || dpd_failed=1',
+            "done",
+            "# the element that sees every task of the array finished leaves the job tag",
+            "dpd_all=1",
+            f"for dpd_t in {all_hashes}; do",
+            '  [ -f "${dpd_t}_task_tag_finished" ] || { dpd_all=0; break; }',
+            "done",
+            f'if [ "$dpd_all" -eq 1 ]; then touch {job.finish_tag}; fi',
+            *job.resources.append_script,
+            'exit "$dpd_failed"',
+        ]
+        return "\n".join(lines) + "\n"
+
+    def unfinished_elements(self, job: Job) -> list[int]:
+        """Indices of the elements with a task not finished yet (one existence query)."""
+        elements = self.elements(job)
+        present = self.context.files_exist([f"{t.task_hash}_task_tag_finished" for t in job.job_task_list])
+        return [
+            i
+            for i, tasks in enumerate(elements)
+            if not all(f"{t.task_hash}_task_tag_finished" in present for t in tasks)
+        ]
+
+    def sbatch_args(self, job: Job) -> list[str]:
+        todo = self.unfinished_elements(job) or [0]  # nothing left: element 0 only leaves the job tag
+        return [f"--array={_ranges(todo)}"]
+
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
+    parts = []
+    start = prev = indices[0]
+    for i in indices[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ",".join(parts)
