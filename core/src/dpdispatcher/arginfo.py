@@ -8,6 +8,7 @@ like the core's.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dargs import Argument, Variant
@@ -262,6 +263,12 @@ def _canonical(table: Any, name: str) -> str:
     return table.entries[table.key(name)].name
 
 
+def _argument_path(what: str, err: Exception) -> str:
+    """The full argument path of a dargs error, e.g. ``resources/strategy/ratio_unfinished``."""
+    key = re.search(r"key `([^`]+)`", err.message or "")
+    return "/".join(p for p in (what, err.path, key.group(1) if key else "") if p)
+
+
 def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, Any]:
     """Validate ``data`` strictly against ``argument`` and fill the defaults.
 
@@ -272,7 +279,10 @@ def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, A
     data = canonical_names(data)
     try:
         normalized = argument.normalize_value(data, trim_pattern="_*")
+        # a second pass fills the defaults inside sub-dicts that the first pass created
+        # (e.g. remote_profile: {} -> {"symlink": False}), so a config and its record agree
+        normalized = argument.normalize_value(normalized, trim_pattern="_*")
         argument.check_value(normalized, strict=True)
     except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
-        raise ConfigError(f"invalid {what}: {err}") from None
+        raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {err.message}") from None
     return normalized

@@ -109,7 +109,8 @@ class Submission:
             "resources": self.resources.serialize() if self.resources else None,
             "forward_common_files": self.forward_common_files,
             "backward_common_files": self.backward_common_files,
-            "tasks": [t.task_hash for t in self.belonging_tasks],
+            # sorted: a record rebuilt from its jobs (tasks in shuffled order) has the same identity
+            "tasks": sorted(t.task_hash for t in self.belonging_tasks),
         }
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -169,6 +170,7 @@ class Submission:
         if record is None:
             return False
         old = Submission.deserialize(record, machine=self.machine)
+        self.machine.context.bind_submission(self)
         old_jobs = {job.job_hash: job for job in old.belonging_jobs}
         if set(old_jobs) != {job.job_hash for job in self.belonging_jobs}:
             logger.warning(

@@ -97,13 +97,13 @@ class MachineContract:
         assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)
 
     def test_check_statuses_answers_in_order(self, machine: Machine) -> None:
-        submission = self._submission(machine, copy_tasks(4, "true"), "statuses")
+        submission = self._submission(machine, copy_tasks(4), "statuses")
         submission.run_submission(exit_on_submit=True)
         jobs = submission.belonging_jobs
         states = machine.check_statuses(jobs)
         assert len(states) == len(jobs)
         assert all(isinstance(s, JobStatus) for s in states)
-        submission.run_submission(check_interval=CONTRACT_CHECK_INTERVAL)
+        submission.run_submission(check_interval=CONTRACT_CHECK_INTERVAL, clean=False)
         assert machine.check_statuses(jobs) == [JobStatus.finished] * len(jobs)
 
     def test_failing_task_is_retried_then_reported(self, machine: Machine) -> None:

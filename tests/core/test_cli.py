@@ -1,0 +1,119 @@
+"""The dpdisp command line."""
+
+from __future__ import annotations
+
+import json
+
+from dpdispatcher.cli import main
+
+
+def submission_file(tmp_path, **machine):
+    work = tmp_path / "work"
+    for i in range(3):
+        (work / f"d{i}").mkdir(parents=True)
+        (work / f"d{i}" / "example.txt").write_text(f"hello {i}\n")
+    (work / "graph.pb").write_text("g\n")
+    data = {
+        "work_base": "work/",
+        "machine": {
+            "batch_type": "Shell",
+            "context_type": "LocalContext",
+            "local_root": "./",
+            "remote_root": str(tmp_path / "remote"),
+            **machine,
+        },
+        "resources": {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 2},
+        "task_list": [
+            {
+                "command": "cat example.txt ../graph.pb",
+                "task_work_path": f"d{i}/",
+                "forward_files": ["example.txt"],
+                "backward_files": ["out.txt"],
+                "outlog": "out.txt",
+            }
+            for i in range(3)
+        ],
+        "forward_common_files": ["graph.pb"],
+        "backward_common_files": [],
+    }
+    path = tmp_path / "submission.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_submit_runs_the_manual_submission_file(tmp_path, capsys, monkeypatch):
+    path = submission_file(tmp_path)
+    monkeypatch.chdir("/")  # relative roots are relative to the file, not the cwd
+    assert main(["submit", str(path)]) == 0
+    assert (tmp_path / "work" / "d2" / "out.txt").read_text() == "hello 2\ng\n"
+    assert json.loads(capsys.readouterr().out)["jobs"] == "2 finished"
+
+
+def test_submit_dry_run_and_exit_on_submit(tmp_path, capsys):
+    path = submission_file(tmp_path)
+    assert main(["submit", str(path), "--dry-run"]) == 0
+    assert "2 unsubmitted" in capsys.readouterr().out
+    assert main(["submit", str(path), "--exit-on-submit"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert main(["submission", out["submission_hash"]]) == 0
+    assert "fails 0" in capsys.readouterr().out
+    assert main(["submit", str(path)]) == 0
+
+
+def test_submit_bad_input_prints_one_clear_line(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text('{"work_base": "w", ')
+    assert main(["submit", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dpdisp: error: {path} is not valid JSON") and "Traceback" not in err
+    path.write_text(
+        json.dumps(
+            {
+                "work_base": "w",
+                "machine": {"batch_type": "Nope", "context_type": "Local", "local_root": "."},
+                "resources": {"group_size": 1},
+                "task_list": [],
+            }
+        )
+    )
+    assert main(["submit", str(path)]) == 1
+    assert "unknown batch type 'Nope'" in capsys.readouterr().err
+
+
+def test_submission_command_resets_fail_counts_downloads_and_cleans(tmp_path, capsys):
+    path = submission_file(tmp_path, retry_count=0)
+    data = json.loads(path.read_text())
+    data["task_list"][0]["command"] = "cat example.txt; exit 1"
+    path.write_text(json.dumps(data))
+    assert main(["submit", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "still failed after 0 retries" in err
+    submission_hash = err.split("dpdisp submission ")[1].split()[0]
+    assert main(["submission", submission_hash]) == 0
+    assert "fails 1" in capsys.readouterr().out
+    assert main(["submission", submission_hash, "--download-finished", "--reset-fail-count"]) == 0
+    assert "fail counts reset" in capsys.readouterr().out
+    assert main(["submission", submission_hash]) == 0
+    assert "fails 1" not in capsys.readouterr().out
+    assert main(["submission", submission_hash, "--clean"]) == 0
+    assert main(["submission", submission_hash]) == 1
+    assert "no record of submission" in capsys.readouterr().err
+
+
+def test_plugins_table_and_json(capsys):
+    assert main(["plugins"]) == 0
+    table = capsys.readouterr().out
+    assert "dpdispatcher-shell" in table and "LazyLocalContext" in table
+    assert main(["plugins", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"name", "distribution", "version", "machines", "contexts", "hooks"} <= set(report["plugins"][0])
+    assert {"shell", "local"} <= {p["name"] for p in report["plugins"]}
+    assert isinstance(report["load_errors"], list)
+
+
+def test_doc_prints_arguments_including_plugins(capsys):
+    assert main(["doc", "machine"]) == 0
+    out = capsys.readouterr().out
+    assert "machine/batch_type" in out and "machine[LocalContext]/remote_profile/symlink" in out
+    assert main(["doc", "resources"]) == 0
+    assert "resources/strategy/ratio_unfinished" in capsys.readouterr().out

@@ -1,0 +1,128 @@
+"""The Shell batch type: contract, batched status, headers, kill."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import copy_submission, local_machine
+
+from dpdispatcher import JobStatus, Resources
+from dpdispatcher.testing import MachineContract
+
+
+class TestShellContract(MachineContract):
+    @pytest.fixture
+    def machine(self, tmp_path):
+        return local_machine(tmp_path)
+
+
+def test_one_ps_per_poll_whatever_the_number_of_jobs(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "ps.log"
+    wrapper = bin_dir / "ps"
+    wrapper.write_text(f'#!/bin/sh\necho call >> {log}\nexec /bin/ps "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    machine = local_machine(tmp_path)
+    polls = []
+    original = machine.check_statuses
+
+    def counting(jobs):
+        polls.append(len(jobs))
+        return original(jobs)
+
+    machine.check_statuses = counting
+    submission = copy_submission(machine, n=12, group_size=1, command="sleep 0.3; cp in.txt out.txt")
+    submission.run_submission(check_interval=0.1)
+    assert max(polls) == 12
+    assert log.read_text().count("call") == len(polls)
+
+
+def test_header_template_strategy_replaces_the_header(tmp_path):
+    template = tmp_path / "header.tmpl"
+    template.write_text("#MYSCHED nodes={number_node} cpus={cpu_per_node}\n")
+    machine = local_machine(tmp_path)
+    submission = copy_submission(
+        machine, n=1, number_node=2, cpu_per_node=8, strategy={"customized_script_header_template_file": str(template)}
+    )
+    submission.generate_jobs()
+    script = machine.gen_script(submission.belonging_jobs[0])
+    assert script.startswith("#!/bin/bash -l\n#MYSCHED nodes=2 cpus=8\n")
+
+
+def test_script_carries_modules_sources_envs_and_cuda_devices(tmp_path):
+    machine = local_machine(tmp_path)
+    submission = copy_submission(
+        machine,
+        n=2,
+        group_size=2,
+        gpu_per_node=2,
+        para_deg=2,
+        module_purge=True,
+        module_unload_list=["old"],
+        module_list=["new/1.0"],
+        source_list=["env.sh"],
+        envs={"OMP_NUM_THREADS": 4, "NAME": "a b"},
+        custom_flags=["#FLAG x"],
+        prepend_script=["echo pre"],
+        append_script=["echo post"],
+        strategy={"if_cuda_multi_devices": True},
+    )
+    submission.generate_jobs()
+    script = machine.gen_script(submission.belonging_jobs[0])
+    order = [
+        "#FLAG x",
+        "module purge",
+        "module unload old",
+        "module load new/1.0",
+        "source env.sh",
+        "export OMP_NUM_THREADS=4",
+        "export NAME='a b'",
+        "echo pre",
+        "CUDA_VISIBLE_DEVICES=0",
+        "CUDA_VISIBLE_DEVICES=1",
+        "echo post",
+    ]
+    positions = [script.index(line) for line in order]
+    assert positions == sorted(positions)
+
+
+def test_kill_stops_the_whole_job(tmp_path):
+    machine = local_machine(tmp_path)
+    submission = copy_submission(machine, n=2, group_size=2, command="sleep 60", para_deg=2)
+    submission.run_submission(exit_on_submit=True)
+    job = submission.belonging_jobs[0]
+    assert machine.check_statuses([job]) == [JobStatus.running]
+    machine.kill(job)
+    for _ in range(200):
+        if machine.check_statuses([job]) == [JobStatus.terminated]:
+            break
+        machine.wait([job], 0.05)
+    assert machine.check_statuses([job]) == [JobStatus.terminated]
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("sleep 60")]
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_ratio_unfinished_ends_the_run_with_the_stragglers_killed(tmp_path):
+    machine = local_machine(tmp_path)
+    command = 'if [ "$(basename $PWD)" = t3 ]; then sleep 60; fi; cp in.txt out.txt'
+    submission = copy_submission(machine, n=4, group_size=1, command=command, strategy={"ratio_unfinished": 0.25})
+    submission.run_submission(check_interval=0.2)
+    outs = sorted(p.parent.name for p in (tmp_path / "local" / "wb").glob("t*/out.txt"))
+    assert outs == ["t0", "t1", "t2"]
+
+
+def test_resources_group_size_validation():
+    with pytest.raises(Exception) as err:
+        Resources.load_from_dict({"group_size": -1})
+    assert "group_size" in str(err.value)
