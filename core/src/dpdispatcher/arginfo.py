@@ -67,7 +67,7 @@ def strategy_args() -> Argument:
                 "if_cuda_multi_devices",
                 bool,
                 optional=True,
-                default=False,
+                default=True,
                 doc="With gpu_per_node > 0, export CUDA_VISIBLE_DEVICES so that tasks running in parallel use different GPUs.",
             ),
             Argument(

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+import threading
 from typing import Any
 
 from dpdispatcher import plugins
@@ -265,7 +266,11 @@ class Submission:
             )
 
     def clean_jobs(self) -> None:
-        self.machine.context.clean()
+        """Remove the job root and the record (in a background thread with clean_asynchronously)."""
+        if self.machine.clean_asynchronously:
+            threading.Thread(target=self.machine.context.clean, name="dpdispatcher-clean").start()
+        else:
+            self.machine.context.clean()
         record = record_path(self.submission_hash)
         if record.exists():
             record.unlink()
