@@ -1,0 +1,532 @@
+"""One SSH connection, reused for every command and transfer, re-established when it drops.
+
+Authentication tries, in order: the configured key file(s), the ssh-agent, the
+default keys in ``~/.ssh``, the password, and keyboard-interactive (answering
+password prompts with the password and one-time-code prompts with a TOTP from
+``totp_secret``). Partial success (e.g. key *and* password+code) is followed
+through. Host keys are checked by :class:`~dpdispatcher_ssh.hostkeys.HostKeyChecker`.
+
+Secrets (password, passphrase, TOTP secret) are kept in memory only; no log
+line or exception message contains them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import paramiko
+
+from dpdispatcher.errors import ConfigError, DispatcherError
+from dpdispatcher_ssh.hostkeys import HostKeyChecker, HostKeyError
+
+logger = logging.getLogger(__name__)
+
+#: flow-control window per channel; larger windows make paramiko's buffers slow
+WINDOW_SIZE = 4 * 1024 * 1024
+MAX_PACKET_SIZE = 32768
+#: fastest ciphers first (AES-GCM is hardware-accelerated almost everywhere)
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+OTP_WORDS = ("verification", "code", "otp", "token", "one-time", "one time", "2fa", "authenticator")
+
+
+class SSHConnectionError(DispatcherError, ConnectionError):
+    """The host could not be reached or authentication failed."""
+
+
+class SSHAuthenticationError(SSHConnectionError):
+    """Every authentication method failed: retrying will not help."""
+
+
+class _ConnectionLost(Exception):
+    """The connection broke while an operation was in progress (retryable)."""
+
+
+#: errors that mean "the connection is gone": reconnect and retry
+_RETRYABLE = (_ConnectionLost, EOFError, OSError, paramiko.SSHException)
+#: errors that retrying cannot fix
+_FATAL = (HostKeyError, SSHAuthenticationError, ConfigError, paramiko.AuthenticationException, socket.gaierror)
+
+
+@dataclass
+class ExecResult:
+    returncode: int
+    stdout: Any
+    stderr: bytes
+
+
+class SSHSession:
+    """A reusable SSH connection (optionally through a jump host or a proxy command)."""
+
+    def __init__(
+        self,
+        hostname: str,
+        username: str | None = None,
+        password: str | None = None,
+        port: int = 22,
+        key_filename: str | list[str] | None = None,
+        passphrase: str | None = None,
+        timeout: float = 10,
+        totp_secret: str | None = None,
+        *,
+        look_for_keys: bool = True,
+        allow_agent: bool = True,
+        known_hosts: str | None = None,
+        host_key_policy: str = "tofu",
+        proxy_command: str | None = None,
+        jump: SSHSession | None = None,
+        execute_command: str | None = None,
+        keepalive_interval: float = 30,
+        reconnect_attempts: int = 8,
+        reconnect_max_delay: float = 30,
+    ) -> None:
+        if not hostname:
+            raise ConfigError("remote_profile/hostname is required for SSHContext")
+        self.hostname = hostname
+        self.username = username or _local_user()
+        self.port = int(port or 22)
+        if isinstance(key_filename, str):
+            key_filename = [key_filename]
+        self.key_filenames = [os.path.expanduser(k) for k in (key_filename or [])]
+        self.timeout = float(timeout or 10)
+        self.look_for_keys = look_for_keys
+        self.allow_agent = allow_agent
+        self.host_keys = HostKeyChecker(known_hosts, host_key_policy)
+        self.proxy_command = proxy_command
+        self.jump = jump
+        self.execute_command = execute_command
+        self.keepalive_interval = keepalive_interval
+        self.reconnect_attempts = int(reconnect_attempts)
+        self.reconnect_max_delay = float(reconnect_max_delay)
+        # secrets: private attributes, never formatted into messages
+        self._password = password
+        self._passphrase = passphrase
+        self._totp_secret = totp_secret
+        self._transport: paramiko.Transport | None = None
+        self._lock = threading.RLock()
+        self._ever_connected = False
+        #: how many SSH connections this session has opened (1 for a run without drops)
+        self.connections_opened = 0
+
+    def __repr__(self) -> str:
+        return f"SSHSession({self.where})"
+
+    @property
+    def where(self) -> str:
+        via = f" via {self.jump.where}" if self.jump else (" via proxy_command" if self.proxy_command else "")
+        return f"{self.username}@{self.hostname}:{self.port}{via}"
+
+    # -- connection --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and self._transport.is_active() and self._transport.is_authenticated()
+
+    def transport(self) -> paramiko.Transport:
+        """The live transport, connecting (and reconnecting with backoff) as needed."""
+        with self._lock:
+            if self.connected:
+                return self._transport
+            return self._with_retry(lambda: self._transport_or_connect(), "connect")
+
+    def _transport_or_connect(self) -> paramiko.Transport:
+        if not self.connected:
+            self._drop()
+            self._connect()
+        return self._transport
+
+    def _open_socket(self):
+        if self.jump is not None:
+            jump_transport = self.jump.transport()
+            try:
+                return jump_transport.open_channel(
+                    "direct-tcpip", (self.hostname, self.port), ("127.0.0.1", 0), timeout=self.timeout
+                )
+            except paramiko.ChannelException as err:
+                raise _ConnectionLost(
+                    f"the jump host {self.jump.where} could not open a connection to {self.hostname}:{self.port}: {err}"
+                ) from None
+        if self.proxy_command:
+            command = self.proxy_command.replace("%h", self.hostname).replace("%p", str(self.port))
+            command = command.replace("%r", self.username).replace("%%", "%")
+            return paramiko.ProxyCommand(command)
+        sock = socket.create_connection((self.hostname, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # a dead peer turns into an error instead of a hang
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(max(self.timeout, 60) * 1000))
+        return sock
+
+    def _connect(self) -> None:
+        sock = self._open_socket()
+        transport = paramiko.Transport(sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE)
+        try:
+            options = transport.get_security_options()
+            options.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in options.ciphers) + tuple(
+                c for c in options.ciphers if c not in PREFERRED_CIPHERS
+            )
+            options.key_types = self.host_keys.preferred_algorithms(self.hostname, self.port, options.key_types)
+            transport.start_client(timeout=self.timeout)
+            self.host_keys.verify(self.hostname, self.port, transport.get_remote_server_key())
+            self._authenticate(transport)
+            transport.set_keepalive(int(self.keepalive_interval or 0))
+        except BaseException:
+            transport.close()
+            raise
+        self._transport = transport
+        self.connections_opened += 1
+        self._ever_connected = True
+        logger.info("connected to %s", self.where)
+        if self.execute_command:
+            result = self._exec_once(self.execute_command, None, None, self.timeout * 6, cwd=None)
+            if result.returncode != 0:
+                raise SSHConnectionError(
+                    f"remote_profile/execute_command failed on {self.where} with exit code {result.returncode}: "
+                    f"{result.stderr.decode(errors='replace').strip()[-2000:]}"
+                )
+
+    def _drop(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:  # noqa: BLE001 - closing a dead transport may fail in many ways
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+        if self.jump is not None:
+            self.jump.close()
+
+    # -- authentication --------------------------------------------------------
+
+    def _load_key(self, path: str, explicit: bool) -> paramiko.PKey | None:
+        try:
+            return paramiko.PKey.from_path(path, self._passphrase)
+        except paramiko.PasswordRequiredException:
+            if explicit:
+                raise SSHAuthenticationError(
+                    f"the key {path} is encrypted: set remote_profile/passphrase (or load it into ssh-agent)"
+                ) from None
+            logger.debug("skipping encrypted key %s (no passphrase)", path)
+        except (paramiko.SSHException, ValueError, TypeError) as err:
+            if explicit:
+                hint = " (wrong passphrase?)" if self._passphrase else ""
+                raise SSHAuthenticationError(
+                    f"cannot load the key {path}{hint}: {type(err).__name__}: {_scrub(str(err), self._secrets())}"
+                ) from None
+            logger.debug("skipping unreadable key %s: %s", path, type(err).__name__)
+        except OSError as err:
+            if explicit:
+                raise SSHAuthenticationError(f"cannot read the key {path}: {err.strerror or err}") from None
+        return None
+
+    def _candidate_keys(self):
+        for path in self.key_filenames:
+            key = self._load_key(path, explicit=True)
+            if key is not None:
+                yield path, key
+        if self.allow_agent:
+            try:
+                for key in paramiko.Agent().get_keys():
+                    yield "ssh-agent", key
+            except paramiko.SSHException as err:
+                logger.debug("ssh-agent not usable: %s", err)
+        if self.look_for_keys and not self.key_filenames:
+            for name in DEFAULT_KEYS:
+                path = os.path.expanduser(os.path.join("~", ".ssh", name))
+                if os.path.isfile(path):
+                    key = self._load_key(path, explicit=False)
+                    if key is not None:
+                        yield path, key
+
+    def _secrets(self) -> list[str]:
+        return [s for s in (self._password, self._passphrase, self._totp_secret) if s]
+
+    def _answer_prompts(self, title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        answers = []
+        for prompt, _echo in prompts:
+            text = prompt.lower()
+            if self._totp_secret and any(word in text for word in OTP_WORDS) and "password" not in text:
+                import pyotp
+
+                answers.append(pyotp.TOTP(self._totp_secret).now())
+            elif self._password is not None:
+                answers.append(self._password)
+            else:
+                logger.debug("keyboard-interactive prompt %r left empty (no password configured)", prompt)
+                answers.append("")
+        return answers
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        user = self.username
+        try:
+            transport.auth_none(user)
+        except paramiko.BadAuthenticationType as err:
+            allowed = list(err.allowed_types)
+        except paramiko.AuthenticationException:
+            allowed = ["publickey", "password", "keyboard-interactive"]
+        tried: list[str] = []
+        if transport.is_authenticated():
+            return
+        if "publickey" in allowed:
+            for label, key in self._candidate_keys():
+                tried.append(f"publickey ({label})")
+                try:
+                    remaining = transport.auth_publickey(user, key)
+                except paramiko.BadAuthenticationType as err:
+                    allowed = list(err.allowed_types)
+                    break
+                except paramiko.AuthenticationException:
+                    continue
+                except paramiko.SSHException as err:
+                    raise SSHConnectionError(
+                        f"{self.where}: connection closed during key authentication: {err}"
+                    ) from None
+                if transport.is_authenticated():
+                    return
+                allowed = list(remaining)  # partial success: the server wants a second factor
+                break
+        if self._password is not None and "password" in allowed and not self._totp_secret:
+            tried.append("password")
+            try:
+                remaining = transport.auth_password(user, self._password)
+                if transport.is_authenticated():
+                    return
+                allowed = list(remaining)
+            except paramiko.BadAuthenticationType as err:
+                allowed = list(err.allowed_types)
+            except paramiko.AuthenticationException:
+                pass
+        if "keyboard-interactive" in allowed and (self._password is not None or self._totp_secret):
+            tried.append("keyboard-interactive" + (" (password + one-time code)" if self._totp_secret else ""))
+            try:
+                transport.auth_interactive(user, self._answer_prompts)
+                if transport.is_authenticated():
+                    return
+            except paramiko.AuthenticationException:
+                pass
+        if self._password is not None and "password" in allowed and self._totp_secret:
+            tried.append("password")
+            try:
+                transport.auth_password(user, self._password)
+                if transport.is_authenticated():
+                    return
+            except paramiko.AuthenticationException:
+                pass
+        raise SSHAuthenticationError(
+            f"authentication as {user} on {self.hostname}:{self.port} failed. The server accepts: "
+            f"{', '.join(allowed) or 'nothing'}; tried: {', '.join(tried) or 'nothing (no key, password or totp_secret configured)'}. "
+            "Check remote_profile/username, key_filename, passphrase, password and totp_secret."
+        )
+
+    # -- commands -----------------------------------------------------------------
+
+    def _with_retry(self, operation: Callable[[], Any], what: str) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return operation()
+            except _FATAL:
+                self._drop()
+                raise
+            except _RETRYABLE as err:
+                self._drop()
+                if not self._ever_connected:
+                    raise SSHConnectionError(
+                        f"cannot connect to {self.where}: {_describe(err, self._secrets())}"
+                    ) from None
+                attempt += 1
+                if attempt > self.reconnect_attempts:
+                    raise SSHConnectionError(
+                        f"lost the connection to {self.where} and could not re-establish it after "
+                        f"{self.reconnect_attempts} attempts ({what}): {_describe(err, self._secrets())}"
+                    ) from None
+                delay = min(0.5 * 2 ** (attempt - 1), self.reconnect_max_delay)
+                logger.warning(
+                    "connection to %s lost during %s (%s); reconnecting in %.1f s (attempt %d of %d)",
+                    self.where,
+                    what,
+                    _describe(err, self._secrets()),
+                    delay,
+                    attempt,
+                    self.reconnect_attempts,
+                )
+                time.sleep(delay)
+
+    def exec(
+        self,
+        cmd: str,
+        stdin: bytes | Callable[[Any], None] | None = None,
+        stdout: Callable[[Any], Any] | None = None,
+        timeout: float | None = None,
+        cwd: str | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` (in ``cwd``) over the shared connection; reconnect and retry if the connection drops.
+
+        ``stdin`` is bytes to send, or a callable that writes to a file-like object
+        (it is called again on a retry). ``stdout`` is a callable that consumes a
+        file-like reader and whose return value becomes ``ExecResult.stdout``;
+        without it, stdout is collected as bytes.
+        """
+
+        def attempt() -> ExecResult:
+            with self._lock:
+                self._transport_or_connect()
+            return self._exec_once(cmd, stdin, stdout, timeout, cwd)
+
+        return self._with_retry(attempt, "a remote command")
+
+    def _exec_once(self, cmd, stdin, stdout, timeout, cwd) -> ExecResult:
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            raise _ConnectionLost("not connected")
+        if cwd is not None:
+            q = shlex.quote(cwd)
+            cmd = f"cd {q} 2>/dev/null || {{ mkdir -p {q} && cd {q}; }} || exit 97\n{cmd}"
+        channel = transport.open_session(timeout=self.timeout)
+        try:
+            channel.exec_command(cmd)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            if callable(stdin):
+                stdin(_ChannelWriter(channel))
+                channel.shutdown_write()
+            elif stdin:
+                channel.sendall(stdin)
+                channel.shutdown_write()
+            else:
+                channel.shutdown_write()
+            if stdout is not None:
+                out = stdout(_ChannelReader(channel, deadline))
+                _drain(channel, deadline, want_stdout=False)
+                err = _read_all_stderr(channel, deadline)
+            else:
+                out, err = _collect(channel, deadline)
+            status = _exit_status(channel, deadline)
+            if status == -1 and not transport.is_active():
+                raise _ConnectionLost("the connection closed before the command finished")
+            return ExecResult(status, out, err)
+        except socket.timeout:
+            if not transport.is_active():
+                raise _ConnectionLost("connection timed out") from None
+            raise TimeoutError(f"command did not finish within {timeout} s on {self.where}: {cmd[:200]}") from None
+        finally:
+            channel.close()
+
+
+class _ChannelWriter:
+    """Buffered file-like writer over a channel (few large sendall calls)."""
+
+    def __init__(self, channel: paramiko.Channel, bufsize: int = 1 << 20) -> None:
+        self.channel = channel
+        self.buf = bytearray()
+        self.bufsize = bufsize
+
+    def write(self, data) -> int:
+        self.buf += data
+        if len(self.buf) >= self.bufsize:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buf:
+            self.channel.sendall(bytes(self.buf))
+            self.buf.clear()
+
+    def close(self) -> None:
+        self.flush()
+
+
+class _ChannelReader:
+    """File-like reader over a channel's stdout, honouring a deadline."""
+
+    def __init__(self, channel: paramiko.Channel, deadline: float | None) -> None:
+        self.channel = channel
+        self.deadline = deadline
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while True:
+                chunk = self.read(1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        _set_timeout(self.channel, self.deadline)
+        return self.channel.recv(size)
+
+
+def _set_timeout(channel: paramiko.Channel, deadline: float | None) -> None:
+    channel.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+
+
+def _collect(channel: paramiko.Channel, deadline: float | None) -> tuple[bytes, bytes]:
+    out, err = bytearray(), bytearray()
+    while True:
+        if channel.recv_ready():
+            out += channel.recv(1 << 20)
+            continue
+        if channel.recv_stderr_ready():
+            err += channel.recv_stderr(1 << 20)
+            continue
+        if channel.eof_received or channel.closed:
+            # all stdout is in; whatever stderr remains is buffered already
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(1 << 20)
+            while channel.recv_ready():
+                out += channel.recv(1 << 20)
+            if not channel.recv_ready() and not channel.recv_stderr_ready():
+                return bytes(out), bytes(err)
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and wait <= 0:
+            raise socket.timeout()
+        select.select([channel], [], [], min(wait, 1.0) if wait is not None else 1.0)
+
+
+def _drain(channel: paramiko.Channel, deadline: float | None, want_stdout: bool) -> None:
+    """Read and discard what is left on stdout (e.g. a tar stream's padding) until EOF."""
+    _set_timeout(channel, deadline)
+    while channel.recv(1 << 20):
+        pass
+
+
+def _read_all_stderr(channel: paramiko.Channel, deadline: float | None) -> bytes:
+    err = bytearray()
+    _set_timeout(channel, deadline)
+    while True:
+        chunk = channel.recv_stderr(1 << 20)
+        if not chunk:
+            return bytes(err)
+        err += chunk
+
+
+def _exit_status(channel: paramiko.Channel, deadline: float | None) -> int:
+    if deadline is None:
+        return channel.recv_exit_status()
+    if not channel.status_event.wait(max(deadline - time.monotonic(), 0.001)):
+        raise socket.timeout()
+    return channel.exit_status
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _describe(err: BaseException, secrets: list[str]) -> str:
+    return _scrub(f"{type(err).__name__}: {err}", secrets)
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
