@@ -548,7 +548,7 @@ def _ranges(indices: list[int]) -> str:
     """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
     parts = []
     start = prev = indices[0]
-    for i in indices[1:] + [None]:
+    for i in [*indices[1:], None]:
         if i is not None and i == prev + 1:
             prev = i
             continue

@@ -1,0 +1,144 @@
+"""A real Slurm cluster for the Slurm plugin's tests, and wrappers that count scheduler commands.
+
+The session fixture uses the cluster named by ``SLURM_CONF`` if ``sinfo`` answers;
+otherwise it starts one with ``tests/services/start-slurm.sh`` in a temporary
+directory (on free ports) and stops it at the end. When neither works the tests
+skip, or fail if CI listed ``slurm`` in ``DPDISPATCHER_REQUIRE_SERVICES``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SERVICES = Path(__file__).resolve().parents[1] / "services"
+REQUIRE_ENV = "DPDISPATCHER_REQUIRE_SERVICES"
+COMMANDS = ("sbatch", "squeue", "sacct", "scancel")
+
+
+def skip_or_fail(service: str, reason: str) -> None:
+    """As tests/conftest.py's: skip, unless CI declared the service required."""
+    required = {s.strip() for s in os.environ.get(REQUIRE_ENV, "").split(",") if s.strip()}
+    if service in required:
+        pytest.fail(f"{service} is required ({REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"{service} unavailable: {reason}")
+
+
+def _sinfo_answers(env: dict[str, str]) -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in proc.stdout.split())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """SLURM_CONF of a running cluster (exported in os.environ for the whole session)."""
+    if os.environ.get("SLURM_CONF") and _sinfo_answers(dict(os.environ)):
+        yield os.environ["SLURM_CONF"]
+        return
+    state_dir = tmp_path_factory.mktemp("slurm")
+    env = {
+        **os.environ,
+        "SLURMCTLD_PORT": str(_free_port()),
+        "SLURMD_PORT": str(_free_port()),
+        "SLURM_CPUS": os.environ.get("SLURM_CPUS", "8"),
+    }
+    try:
+        proc = subprocess.run(
+            ["bash", str(SERVICES / "start-slurm.sh"), str(state_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        skip_or_fail("slurm", f"start-slurm.sh did not finish: {err}")
+    if proc.returncode != 0:
+        _stop(state_dir)
+        skip_or_fail("slurm", f"start-slurm.sh failed: {proc.stderr.strip()[-2000:]}")
+    conf = next(
+        (line.split("=", 1)[1] for line in proc.stdout.splitlines() if line.startswith("export SLURM_CONF=")), ""
+    )
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    try:
+        if not conf or not _sinfo_answers(dict(os.environ)):
+            skip_or_fail("slurm", f"the cluster started in {state_dir} does not answer sinfo")
+        yield conf
+    finally:
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+        _stop(state_dir)
+
+
+def _stop(state_dir: Path) -> None:
+    try:
+        subprocess.run(["bash", str(SERVICES / "stop-slurm.sh"), str(state_dir)], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
+class SlurmCommands:
+    """Wrappers named sbatch/squeue/sacct/scancel first on PATH: they log each call and exec the real one.
+
+    ``fail(cmd, n, message)`` makes the next ``n`` calls of ``cmd`` print ``message`` and exit 1.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.logs = root / "logs"
+        self.faults = root / "faults"
+        for d in (self.bin, self.logs, self.faults):
+            d.mkdir(parents=True)
+        for cmd in COMMANDS:
+            real = shutil.which(cmd)
+            wrapper = self.bin / cmd
+            wrapper.write_text(
+                "#!/bin/bash\n"
+                f'printf "%s\\n" "$*" >> {self.logs / cmd}\n'
+                f"fault={self.faults / cmd}\n"
+                'if [ -s "$fault" ]; then\n'
+                '  n=$(head -1 "$fault"); msg=$(tail -n +2 "$fault")\n'
+                '  if [ "$n" -gt 0 ]; then\n'
+                '    { echo $((n - 1)); echo "$msg"; } > "$fault"\n'
+                '    echo "$msg" >&2; exit 1\n'
+                "  fi\n"
+                "fi\n"
+                f'exec {real} "$@"\n'
+            )
+            wrapper.chmod(0o755)
+        self.path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    def calls(self, cmd: str) -> list[str]:
+        log = self.logs / cmd
+        return log.read_text().splitlines() if log.exists() else []
+
+    def count(self, cmd: str) -> int:
+        return len(self.calls(cmd))
+
+    def fail(self, cmd: str, n: int, message: str) -> None:
+        (self.faults / cmd).write_text(f"{n}\n{message}\n")
+
+
+@pytest.fixture
+def slurm_commands(slurm_cluster, tmp_path, monkeypatch) -> SlurmCommands:
+    commands = SlurmCommands(tmp_path / "wrappers")
+    monkeypatch.setenv("PATH", commands.path)
+    return commands

@@ -1,0 +1,328 @@
+"""The Slurm plugin against a real Slurm cluster (started by tests/services/start-slurm.sh)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dpdispatcher import Machine, Resources, Submission, Task
+from dpdispatcher.errors import SubmissionFailedError
+from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.testing import MachineContract
+
+pytestmark = pytest.mark.slurm
+
+CHECK_INTERVAL = 1
+#: upper bound for any wait on the cluster (seconds)
+BOUND = 120
+
+
+def slurm_machine(tmp_path: Path, batch_type: str = "Slurm", **extra) -> Machine:
+    machine = Machine.load_from_dict(
+        {
+            "batch_type": batch_type,
+            "context_type": "LocalContext",
+            "local_root": str(tmp_path / "local"),
+            "remote_root": str(tmp_path / "remote"),
+            **extra,
+        }
+    )
+    machine.retry_delay = 0.05  # transient-trouble backoff, kept short for the tests
+    return machine
+
+
+def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
+    work_base = Path(machine.context.init_local_root) / "wb"
+    tasks = []
+    for i, command in enumerate(commands):
+        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
+        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
+        tasks.append(
+            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
+        )
+    res = Resources.load_from_dict(
+        {
+            "number_node": 1,
+            "cpu_per_node": 1,
+            "gpu_per_node": 0,
+            "queue_name": "",
+            "group_size": group_size,
+            "batch_type": type(machine).__name__,
+            **resources,
+        }
+    )
+    return Submission("wb", machine=machine, resources=res, task_list=tasks)
+
+
+def outputs(machine: Machine, n: int) -> list[str]:
+    wb = Path(machine.context.init_local_root) / "wb"
+    return [(wb / f"t{i}" / "out.txt").read_text() for i in range(n)]
+
+
+def wait_for(predicate, what: str, bound: float = BOUND) -> None:
+    deadline = time.monotonic() + bound
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {bound} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def count_polls(machine: Machine) -> list[int]:
+    """Wrap machine.check_statuses to count the polls and the jobs each one asked about."""
+    polls: list[int] = []
+    original = machine.check_statuses
+
+    def counted(jobs):
+        polls.append(len(jobs))
+        return original(jobs)
+
+    machine.check_statuses = counted
+    return polls
+
+
+COPY = "cat in.txt > out.txt"
+
+
+# -- contract ------------------------------------------------------------------------------
+
+
+class TestSlurmContract(MachineContract):
+    @pytest.fixture
+    def machine(self, slurm_cluster, tmp_path):
+        return slurm_machine(tmp_path)
+
+
+class TestSlurmJobArrayContract(MachineContract):
+    resources_dict = {**MachineContract.resources_dict, "group_size": 3, "kwargs": {"slurm_job_size": 2}}
+
+    @pytest.fixture
+    def machine(self, slurm_cluster, tmp_path):
+        return slurm_machine(tmp_path, "SlurmJobArray")
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+def test_several_jobs_finish_and_bring_files_back(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    submission = make_submission(machine, [COPY] * 6, group_size=2)
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 6) == [f"input {i}\n" for i in range(6)]
+    assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)
+    assert slurm_commands.count("sbatch") == 3
+
+
+def test_one_squeue_per_poll_whatever_the_number_of_jobs(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    submission = make_submission(machine, ["sleep 1; " + COPY] * 16)
+    polls = count_polls(machine)
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 16) == [f"input {i}\n" for i in range(16)]
+    assert max(polls) == 16  # the first poll asked about all jobs at once
+    assert slurm_commands.count("squeue") == len(polls)
+    assert all(len(call.split("-j ", 1)[1].split(",")) == n for call, n in zip(slurm_commands.calls("squeue"), polls))
+    assert slurm_commands.count("sacct") <= 1  # without accounting it is asked once, then never again
+    assert slurm_commands.count("sbatch") == 16
+
+
+def test_job_array_runs_each_slice_once(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    command = 'echo "$SLURM_ARRAY_TASK_ID" >> runs.txt; ' + COPY
+    submission = make_submission(machine, [command] * 5, group_size=5, kwargs={"slurm_job_size": 2})
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert outputs(machine, 5) == [f"input {i}\n" for i in range(5)]
+    assert slurm_commands.calls("sbatch") == [f"--parsable --array=0-2 {submission.belonging_jobs[0].script_file_name}"]
+    (job,) = submission.belonging_jobs
+    for index, tasks in enumerate(machine.elements(job)):
+        for task in tasks:
+            runs = Path(machine.context.remote_root, task.task_work_path, "runs.txt").read_text()
+            assert runs == f"{index}\n"
+
+
+def test_job_array_resubmits_only_unfinished_elements(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    flaky = "echo run >> runs.txt; if [ ! -e ../tried ]; then touch ../tried; exit 1; fi; " + COPY
+    commands = ["echo run >> runs.txt; " + COPY] * 5
+    commands[3] = flaky
+    submission = make_submission(machine, commands, group_size=5, kwargs={"slurm_job_size": 2})
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert outputs(machine, 5) == [f"input {i}\n" for i in range(5)]
+    (job,) = submission.belonging_jobs
+    flaky_index = next(i for i, tasks in enumerate(machine.elements(job)) if any(t.command == flaky for t in tasks))
+    calls = slurm_commands.calls("sbatch")
+    assert len(calls) == 2
+    assert calls[1].startswith(f"--parsable --array={flaky_index} ")
+    for task in job.job_task_list:
+        runs = Path(machine.context.remote_root, task.task_work_path, "runs.txt").read_text()
+        assert runs == ("run\nrun\n" if task.command == flaky else "run\n")
+
+
+def test_failing_task_is_retried_then_reported_with_its_errlog(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path, retry_count=1)
+    bad = "echo broken-input-deck >&2; exit 3"
+    submission = make_submission(machine, [COPY, bad, COPY], group_size=3)
+    with pytest.raises(SubmissionFailedError) as err:
+        submission.run_submission(check_interval=CHECK_INTERVAL)
+    message = str(err.value)
+    assert os.path.join(machine.context.local_root, "t1/") in message
+    assert "broken-input-deck" in message
+    assert "exit code 3" in message
+    assert slurm_commands.count("sbatch") == 2  # first run + retry_count=1
+    assert outputs(machine, 1) == ["input 0\n"]  # the good tasks' results are downloaded
+    assert (Path(machine.context.local_root) / "t2" / "out.txt").exists()
+
+
+def test_job_cancelled_outside_is_resubmitted_and_only_unfinished_tasks_rerun(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    slow_once = "echo run >> runs.txt; if [ $(wc -l < runs.txt) -eq 1 ]; then sleep 300; fi; " + COPY
+    quick = "echo run >> runs.txt; " + COPY
+    submission = make_submission(machine, [quick, quick, slow_once], group_size=3, para_deg=3)
+    remote = tmp_path / "remote"
+    cancelled: list[str] = []
+
+    def cancel_when_slow_task_runs():
+        def ready():
+            return (
+                glob.glob(str(remote / "*" / "t2" / "runs.txt"))
+                and len(glob.glob(str(remote / "*" / "t[01]" / "out.txt"))) == 2
+                and glob.glob(str(remote / "*" / "*_job_id"))
+            )
+
+        wait_for(ready, "the slow task to start")
+        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
+        subprocess.run(["scancel", job_id], check=True, timeout=30)
+        cancelled.append(job_id)
+
+    canceller = threading.Thread(target=cancel_when_slow_task_runs, daemon=True)
+    canceller.start()
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    canceller.join(timeout=BOUND)
+    assert cancelled, "the job was never cancelled"
+    assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
+    assert slurm_commands.count("sbatch") == 2
+    runs = [(remote / submission.submission_hash / f"t{i}" / "runs.txt").read_text() for i in range(3)]
+    assert runs == ["run\n", "run\n", "run\nrun\n"]
+    (job,) = submission.belonging_jobs
+    assert job.fail_count == 1
+
+
+DRIVER = """
+import sys
+from pathlib import Path
+from dpdispatcher import Machine, Resources, Submission, Task
+
+root = Path(sys.argv[1])
+machine = Machine.load_from_dict({"batch_type": "Slurm", "context_type": "LocalContext",
+    "local_root": str(root / "local"), "remote_root": str(root / "remote")})
+tasks = []
+for i in range(4):
+    (root / "local" / "wb" / f"t{i}").mkdir(parents=True, exist_ok=True)
+    (root / "local" / "wb" / f"t{i}" / "in.txt").write_text(f"input {i}\\n")
+    tasks.append(Task(command="sleep 4; cat in.txt > out.txt", task_work_path=f"t{i}/",
+                      forward_files=["in.txt"], backward_files=["out.txt"]))
+resources = Resources.load_from_dict({"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0,
+    "queue_name": "", "group_size": 1, "batch_type": "Slurm"})
+Submission("wb", machine=machine, resources=resources, task_list=tasks).run_submission(check_interval=1)
+print("DRIVER DONE")
+"""
+
+
+def test_killed_driver_rerun_adopts_queued_jobs(slurm_commands, tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(DRIVER))
+    env = dict(os.environ)
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env, start_new_session=True)
+    try:
+        wait_for(lambda: slurm_commands.count("sbatch") == 4, "the 4 jobs to be submitted")
+        wait_for(lambda: len(glob.glob(str(tmp_path / "remote" / "*" / "*_job_id"))) == 4, "the 4 job ids")
+        ids = [Path(p).read_text().strip() for p in glob.glob(str(tmp_path / "remote" / "*" / "*_job_id"))]
+        queued = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True, text=True, timeout=30
+        )
+        assert sorted(queued.stdout.split()) == sorted(ids)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    second = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=BOUND
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "DRIVER DONE" in second.stdout
+    assert slurm_commands.count("sbatch") == 4  # adopted, not submitted again
+    wb = tmp_path / "local" / "wb"
+    assert [(wb / f"t{i}" / "out.txt").read_text() for i in range(4)] == [f"input {i}\n" for i in range(4)]
+
+
+def test_transient_errors_are_retried_and_the_run_goes_on(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    slurm_commands.fail(
+        "sbatch", 2, "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"
+    )
+    submission = make_submission(machine, [COPY] * 3)
+    polls = count_polls(machine)
+    original_check = machine.check_statuses
+
+    def fail_first_squeue(jobs):
+        if len(polls) == 1:
+            slurm_commands.fail("squeue", 1, "squeue: error: Unable to contact slurm controller (connect failure)")
+        return original_check(jobs)
+
+    machine.check_statuses = fail_first_squeue
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
+    # 2 refused + 3 accepted; the refused ones were checked for a job that landed anyway (squeue -u)
+    assert slurm_commands.count("sbatch") == 5
+    assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)
+
+
+def test_qos_limit_refusal_is_retried(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    slurm_commands.fail(
+        "sbatch",
+        1,
+        "sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: "
+        "Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)",
+    )
+    submission = make_submission(machine, [COPY])
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 1) == ["input 0\n"]
+    assert slurm_commands.count("sbatch") == 2
+
+
+def test_cancelled_job_is_named_in_the_error(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path, retry_count=0)
+    submission = make_submission(machine, ["sleep 300"])
+    remote = tmp_path / "remote"
+
+    def cancel():
+        wait_for(lambda: glob.glob(str(remote / "*" / "*_job_id")), "the job id")
+        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
+        subprocess.run(["scancel", job_id], check=True, timeout=30)
+
+    canceller = threading.Thread(target=cancel, daemon=True)
+    canceller.start()
+    with pytest.raises(SubmissionFailedError) as err:
+        submission.run_submission(check_interval=CHECK_INTERVAL)
+    canceller.join(timeout=BOUND)
+    assert "was cancelled" in str(err.value)
+
+
+def test_kill_uses_scancel(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    submission = make_submission(machine, ["sleep 300"] * 2)
+    submission.run_submission(exit_on_submit=True)
+    jobs = submission.belonging_jobs
+    for job in jobs:
+        machine.kill(job)
+    wait_for(lambda: all(s == JobStatus.terminated for s in machine.check_statuses(jobs)), "the jobs to end")
+    assert slurm_commands.count("scancel") == 2
+    assert all("cancelled" in machine.describe_failure(job) for job in jobs)
