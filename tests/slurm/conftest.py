@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,12 +47,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
+def slurm_cluster():
     """SLURM_CONF of a running cluster (exported in os.environ for the whole session)."""
     if os.environ.get("SLURM_CONF") and _sinfo_answers(dict(os.environ)):
         yield os.environ["SLURM_CONF"]
         return
-    state_dir = tmp_path_factory.mktemp("slurm")
+    # not under pytest's tmp dirs: those are 0700 and munged wants every parent of its socket searchable
+    state_dir = Path(tempfile.mkdtemp(prefix="dpd-slurm-"))
     env = {
         **os.environ,
         "SLURMCTLD_PORT": str(_free_port()),
@@ -86,6 +88,7 @@ def slurm_cluster(tmp_path_factory):
         else:
             os.environ["SLURM_CONF"] = old
         _stop(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _stop(state_dir: Path) -> None:
