@@ -46,6 +46,10 @@ class SSHAuthenticationError(SSHConnectionError):
     """Every authentication method failed: retrying will not help."""
 
 
+class CommandTimeout(DispatcherError, TimeoutError):
+    """A command did not finish within its timeout (the connection itself is fine)."""
+
+
 class _ConnectionLost(Exception):
     """The connection broke while an operation was in progress (retryable)."""
 
@@ -53,7 +57,14 @@ class _ConnectionLost(Exception):
 #: errors that mean "the connection is gone": reconnect and retry
 _RETRYABLE = (_ConnectionLost, EOFError, OSError, paramiko.SSHException)
 #: errors that retrying cannot fix
-_FATAL = (HostKeyError, SSHAuthenticationError, ConfigError, paramiko.AuthenticationException, socket.gaierror)
+_FATAL = (
+    CommandTimeout,
+    HostKeyError,
+    SSHAuthenticationError,
+    ConfigError,
+    paramiko.AuthenticationException,
+    socket.gaierror,
+)
 
 
 @dataclass
@@ -197,7 +208,7 @@ class SSHSession:
         if transport is not None:
             try:
                 transport.close()
-            except Exception:  # noqa: BLE001 - closing a dead transport may fail in many ways
+            except Exception:  # closing a dead transport may fail in many ways
                 pass
 
     def close(self) -> None:
@@ -210,14 +221,13 @@ class SSHSession:
 
     def _load_key(self, path: str, explicit: bool) -> paramiko.PKey | None:
         try:
-            return paramiko.PKey.from_path(path, self._passphrase)
+            return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)
         except paramiko.PasswordRequiredException:
-            if explicit:
-                raise SSHAuthenticationError(
-                    f"the key {path} is encrypted: set remote_profile/passphrase (or load it into ssh-agent)"
-                ) from None
-            logger.debug("skipping encrypted key %s (no passphrase)", path)
+            return self._encrypted(path, explicit)
         except (paramiko.SSHException, ValueError, TypeError) as err:
+            # paramiko 4+ raises TypeError "Key is password-protected, but password was not provided."
+            if not self._passphrase and "password" in str(err).lower():
+                return self._encrypted(path, explicit)
             if explicit:
                 hint = " (wrong passphrase?)" if self._passphrase else ""
                 raise SSHAuthenticationError(
@@ -227,6 +237,14 @@ class SSHSession:
         except OSError as err:
             if explicit:
                 raise SSHAuthenticationError(f"cannot read the key {path}: {err.strerror or err}") from None
+        return None
+
+    def _encrypted(self, path: str, explicit: bool) -> None:
+        if explicit:
+            raise SSHAuthenticationError(
+                f"the key {path} is encrypted: set remote_profile/passphrase (or load it into ssh-agent)"
+            )
+        logger.debug("skipping encrypted key %s (no passphrase)", path)
         return None
 
     def _candidate_keys(self):
@@ -389,6 +407,7 @@ class SSHSession:
         transport = self._transport
         if transport is None or not transport.is_active():
             raise _ConnectionLost("not connected")
+        shown = cmd
         if cwd is not None:
             q = shlex.quote(cwd)
             cmd = f"cd {q} 2>/dev/null || {{ mkdir -p {q} && cd {q}; }} || exit 97\n{cmd}"
@@ -417,7 +436,7 @@ class SSHSession:
         except socket.timeout:
             if not transport.is_active():
                 raise _ConnectionLost("connection timed out") from None
-            raise TimeoutError(f"command did not finish within {timeout} s on {self.where}: {cmd[:200]}") from None
+            raise CommandTimeout(f"command did not finish within {timeout} s on {self.where}: {shown[:200]}") from None
         finally:
             channel.close()
 

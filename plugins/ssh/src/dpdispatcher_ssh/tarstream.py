@@ -124,9 +124,9 @@ def safe_extract(fileobj, dest: str, compress: bool = False) -> list[str]:
                 raise UnsafeArchiveError(f"archive member {rel!r} is not a regular file, directory or link")
             member.name = rel
             target = os.path.join(dest, rel)
-            if not member.isdir() and os.path.lexists(target) and not os.path.isdir(target):
-                os.unlink(target)
-            elif not member.isdir() and os.path.islink(target):
+            if not member.isdir() and (
+                os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target))
+            ):
                 os.unlink(target)
             member.uid = member.gid = os.getuid() if hasattr(os, "getuid") else 0
             member.uname = member.gname = ""

@@ -1,0 +1,142 @@
+"""Private sshd servers on 127.0.0.1 for the SSH plugin's tests (tests/services/start-sshd.sh).
+
+Three servers per session: ``sshd`` (key and password logins), ``sshd_totp``
+(keyboard-interactive Password: + Verification code: through PAM) and
+``jump_sshd`` (a jump host). Each is stopped by pid at the end. When a server
+cannot start the tests skip, or fail if CI listed ``ssh`` in
+``DPDISPATCHER_REQUIRE_SERVICES``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SERVICES = Path(__file__).resolve().parents[1] / "services"
+REQUIRE_ENV = "DPDISPATCHER_REQUIRE_SERVICES"
+#: bound on one start (the first one may apt-get install openssh-server)
+START_TIMEOUT = 600
+
+
+def skip_or_fail(service: str, reason: str) -> None:
+    """As tests/conftest.py's: skip, unless CI declared the service required."""
+    required = {s.strip() for s in os.environ.get(REQUIRE_ENV, "").split(",") if s.strip()}
+    if service in required:
+        pytest.fail(f"{service} is required ({REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"{service} unavailable: {reason}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SSHD:
+    """A running private sshd: its exported settings, and restart for the drop tests."""
+
+    def __init__(self, state_dir: Path, port: int, extra_env: dict[str, str]) -> None:
+        self.dir = state_dir
+        self.port = port
+        self.extra_env = extra_env
+        self.env: dict[str, str] = {}
+
+    def start(self) -> None:
+        proc = subprocess.run(
+            ["bash", str(SERVICES / "start-sshd.sh"), str(self.dir), str(self.port)],
+            env={**os.environ, **self.extra_env},
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip()[-2000:])
+        for line in proc.stdout.splitlines():
+            if line.startswith("export ") and "=" in line:
+                name, value = line[len("export ") :].split("=", 1)
+                self.env[name] = value.strip("'\"").replace("\\", "")
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(SERVICES / "stop-sshd.sh"), str(self.dir)], capture_output=True, timeout=60)
+
+    def __getattr__(self, name: str) -> str:  # sshd.KEY -> env["SSHD_KEY"]
+        try:
+            return self.__dict__["env"][f"SSHD_{name}"]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def profile(self, user: str = "root", **extra) -> dict:
+        """A remote_profile for a key login as ``user``, host keys checked strictly against the server's file."""
+        profile = {
+            "hostname": "127.0.0.1",
+            "port": self.port,
+            "username": user,
+            "key_filename": self.KEY,
+            "known_hosts": self.KNOWN_HOSTS,
+            "strict_host_key_checking": True,
+            "look_for_keys": False,
+            "allow_agent": False,
+            "reconnect_attempts": 8,
+            "reconnect_max_delay": 4,
+        }
+        profile.update(extra)
+        return {k: v for k, v in profile.items() if v is not None}
+
+
+def _start(name: str, extra_env: dict[str, str]):
+    if os.geteuid() != 0:
+        skip_or_fail("ssh", "start-sshd.sh needs root")
+    if not shutil.which("bash"):
+        skip_or_fail("ssh", "bash not found")
+    # not under pytest's 0700 tmp dirs: the test user must read its authorized_keys there
+    state_dir = Path(tempfile.mkdtemp(prefix=f"dpd-{name}-", dir="/tmp"))
+    server = SSHD(state_dir, free_port(), extra_env)
+    try:
+        server.start()
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+        server.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        skip_or_fail("ssh", f"start-sshd.sh ({name}) failed: {err}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    server = _start("sshd", {})
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_totp():
+    server = _start("sshd-totp", {"SSHD_TOTP": "1"})
+    if not server.env.get("SSHD_TOTP_SECRET"):
+        server.stop()
+        skip_or_fail("ssh", "the TOTP sshd gave no SSHD_TOTP_SECRET")
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def jump_sshd():
+    server = _start("jump", {})
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def user_remote_root():
+    """A remote root the (non-root) test user may write to."""
+    path = tempfile.mkdtemp(prefix="dpd-ssh-user-", dir="/tmp")
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
