@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 SCRIPT_FUNCTIONS = """\
 dpd_task_done() {{
   # $1: exit code, $2: task hash, $3: errlog relative to the job root (may be empty)
+  # builtins only ( : > instead of touch): this runs once per task
   if [ "$1" -eq 0 ]; then
-    rm -f "$REMOTE_ROOT/$2_task_fail"
-    touch "$REMOTE_ROOT/$2_task_tag_finished"
+    [ ! -e "$REMOTE_ROOT/$2_task_fail" ] || rm -f "$REMOTE_ROOT/$2_task_fail"
+    : > "$REMOTE_ROOT/$2_task_tag_finished"
   else
     {{ echo "exit code $1"; if [ -n "$3" ] && [ -f "$REMOTE_ROOT/$3" ]; then tail -c 4000 "$REMOTE_ROOT/$3"; fi; }} \\
       > "$REMOTE_ROOT/$2_task_fail"
@@ -43,18 +44,19 @@ dpd_task_done() {{
 """
 
 THROTTLE_FUNCTION = """\
+dpd_running=0
 dpd_throttle() {{
-  # keep at most {para_deg} tasks running at once
-  local running
-  while running=($(jobs -rp)) && [ "${{#running[@]}}" -ge {para_deg} ]; do wait -n; done
+  # keep at most {para_deg} tasks running at once (a counter: no subshell per task)
+  if [ "$dpd_running" -ge {para_deg} ]; then wait -n; dpd_running=$((dpd_running - 1)); fi
+  dpd_running=$((dpd_running + 1))
 }}
 """
 
 TASK_TEMPLATE = """\
 # task {index}: {task_work_path}
 {throttle}if [ ! -f {task_hash}_task_tag_finished ]; then
-  ( cd {task_dir} && ( {cuda}{command}
-  ) 1>>{outlog} 2>>{errlog} )
+  ( cd {task_dir} && {{ {cuda}{command}
+  }} 1>>{outlog} 2>>{errlog} )
   dpd_task_done $? {task_hash} {errlog_rel}
 fi{background}
 {wait_time}"""
@@ -272,6 +274,10 @@ class Machine:
         """Submit ``job`` (its script is already in the remote root) and return its id."""
         raise NotImplementedError
 
+    def submit_jobs(self, jobs: list[Job]) -> list[str]:
+        """Submit several jobs and return their ids. Backends may override to submit in one round trip."""
+        return [self.do_submit(job) for job in jobs]
+
     def submit_and_record(self, job: Job, submit_cmd: str) -> str:
         """Run ``submit_cmd`` (which prints the job id) and record the id remotely in the same command.
 
@@ -279,16 +285,25 @@ class Machine:
         driver that was killed right after submitting adopt the job instead of
         submitting it again.
         """
-        id_file = shlex.quote(job.job_id_file)
-        cmd = f'dpd_id=$({submit_cmd}) && printf "%s\\n" "$dpd_id" > {id_file} && printf "%s\\n" "$dpd_id"'
-        result = self.context.run(cmd)
-        job_id = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-        if result.returncode != 0 or not job_id:
+        return self.submit_and_record_many([job], [submit_cmd])[0]
+
+    def submit_and_record_many(self, jobs: list[Job], submit_cmds: list[str]) -> list[str]:
+        """:meth:`submit_and_record` for several jobs in one remote command; stops at the first failure."""
+        lines = [
+            f'dpd_id=$({cmd}) && printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} '
+            f'&& printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
+            for job, cmd in zip(jobs, submit_cmds)
+        ]
+        result = self.context.run("\n".join(lines))
+        job_ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
+        if result.returncode != 0 or len(job_ids) != len(jobs) or not all(job_ids):
+            failed = jobs[len(job_ids)] if len(job_ids) < len(jobs) else jobs[-1]
             raise SchedulerError(
-                f"{type(self).__name__} could not submit job {job.job_hash}: "
+                f"{type(self).__name__} could not submit job {failed.job_hash}: "
                 f"{(result.stderr or result.stdout).strip() or 'no job id returned'}"
+                + (f" ({len(job_ids)} job(s) before it were submitted)" if job_ids else "")
             )
-        return job_id
+        return job_ids
 
     def adopt_submitted(self, jobs: list[Job]) -> dict[str, str]:
         """Job ids recorded remotely for ``jobs`` that the local record lacks (one existence query)."""

@@ -345,11 +345,10 @@ class Submission:
     def _wait_until_done(self, check_interval: float, progress: Progress) -> None:
         schedule = PollSchedule(check_interval)
         while True:
-            changed = self.update_submission_state()
-            resubmitted = self.handle_unexpected_submission_state()
-            if changed or resubmitted:
+            self.update_submission_state()
+            # The record must know every job id; states alone are re-queried on recovery.
+            if self.handle_unexpected_submission_state():
                 self.submission_to_json()
-            if resubmitted:
                 schedule.reset()
             self._show(progress)
             active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
@@ -402,12 +401,15 @@ class Submission:
                 to_submit.append(job)
             elif job.job_state == JobStatus.unsubmitted:
                 to_submit.append(job)
-        for job in to_submit:
-            self.submit_job(job)
+        if to_submit:
+            for job, job_id in zip(to_submit, self.machine.submit_jobs(to_submit)):
+                self._registered(job, job_id)
         return bool(to_submit)
 
     def submit_job(self, job: Job) -> None:
-        job_id = self.machine.do_submit(job)
+        self._registered(job, self.machine.do_submit(job))
+
+    def _registered(self, job: Job, job_id: str) -> None:
         job.register_job_id(job_id)
         plugins.hook().job_submitted(machine=self.machine, job=job, job_id=job_id)
 

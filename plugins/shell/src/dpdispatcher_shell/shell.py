@@ -17,10 +17,18 @@ class Shell(Machine):
     """Runs job scripts with ``bash`` where the context runs commands (this machine or over SSH)."""
 
     def do_submit(self, job: Job) -> str:
+        return self.submit_and_record(job, self._launch(job))
+
+    def submit_jobs(self, jobs: list[Job]) -> list[str]:
+        """All jobs start in one command (one process spawn or SSH round trip, not one per job)."""
+        return self.submit_and_record_many(jobs, [self._launch(job) for job in jobs])
+
+    @staticmethod
+    def _launch(job: Job) -> str:
         script = shlex.quote(job.script_file_name)
         out = shlex.quote(f"{job.job_hash}.out")
         # setsid: the job gets its own process group, so kill() stops every task it started
-        return self.submit_and_record(job, f"setsid nohup bash {script} >{out} 2>&1 </dev/null & echo $!")
+        return f"setsid nohup bash {script} >{out} 2>&1 </dev/null & echo $!"
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
         """One ``ps`` for all jobs; jobs whose process is gone are settled from their finished tags."""
