@@ -229,7 +229,7 @@ class SSHContext(BaseContext):
         self.write_files({fname: write_str})
 
     def write_files(self, files: dict[str, str]) -> None:
-        """All files in one tar stream (one round trip); each lands complete or not at all."""
+        """All files in one tar stream (one round trip)."""
         if not files:
             return
         entries = [Entry(_rel(name), data=text.encode()) for name, text in files.items()]
