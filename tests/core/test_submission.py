@@ -273,3 +273,20 @@ def test_kill_between_submit_and_record_is_adopted(tmp_path):
     again.run_submission(clean=False)
     assert again.belonging_jobs[0].job_id == job_id
     assert (Path(again.machine.context.remote_root) / "runs").read_text() == "run\nrun\n"
+
+
+def test_submit_command_rerun_after_a_dropped_link_submits_nothing_twice(tmp_path):
+    """Contexts re-run a command whose connection dropped; the submit command must be idempotent."""
+    machine = local_machine(tmp_path)
+    run = machine.context.run
+
+    def run_twice_when_submitting(cmd, timeout=None):
+        if "dpd_job_id" in cmd:
+            run(cmd, timeout)  # the first attempt ran, but its answer was "lost"
+        return run(cmd, timeout)
+
+    machine.context.run = run_twice_when_submitting
+    submission = copy_submission(machine, n=2, group_size=1, command="echo run >> ../runs; cp in.txt out.txt")
+    submission.run_submission(clean=False)
+    assert (Path(machine.context.remote_root) / "runs").read_text() == "run\nrun\n"
+    assert outputs(machine, 2) == ["0\n", "1\n"]

@@ -14,6 +14,7 @@ The job script contract (every backend's script follows it):
 from __future__ import annotations
 
 import shlex
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from dpdispatcher import plugins
@@ -288,12 +289,20 @@ class Machine:
         return self.submit_and_record_many([job], [submit_cmd])[0]
 
     def submit_and_record_many(self, jobs: list[Job], submit_cmds: list[str]) -> list[str]:
-        """:meth:`submit_and_record` for several jobs in one remote command; stops at the first failure."""
-        lines = [
-            f'dpd_id=$({cmd}) && printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} '
-            f'&& printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
-            for job, cmd in zip(jobs, submit_cmds)
-        ]
+        """:meth:`submit_and_record` for several jobs in one remote command; stops at the first failure.
+
+        Each submission first leaves its id under a name unique to this call, and the
+        command reuses that id if it finds it: a context that re-runs the command
+        after a dropped connection therefore never submits a job twice.
+        """
+        attempt = uuid.uuid4().hex[:12]
+        lines = []
+        for job, cmd in zip(jobs, submit_cmds):
+            once = shlex.quote(f"{job.job_id_file}.{attempt}")
+            lines.append(
+                f'if [ -s {once} ]; then dpd_id=$(cat {once}); else dpd_id=$({cmd}) && printf "%s\\n" "$dpd_id" > {once}; fi '
+                f'&& cp {once} {shlex.quote(job.job_id_file)} && printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
+            )
         result = self.context.run("\n".join(lines))
         job_ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
         if result.returncode != 0 or len(job_ids) != len(jobs) or not all(job_ids):

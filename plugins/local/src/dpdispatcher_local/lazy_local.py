@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
-from dpdispatcher_local.local import LocalContext
+from dpdispatcher_local.local import LocalContext, _expand
 
 
 class LazyLocalContext(LocalContext):
@@ -24,8 +25,6 @@ class LazyLocalContext(LocalContext):
             os.makedirs(os.path.join(self.remote_root, d), exist_ok=True)
 
     def download_files(self, patterns: list[str]) -> list[str]:
-        from dpdispatcher_local.local import _expand
-
         return [p for p in patterns if not _expand(self.remote_root, p)]
 
     def clean(self) -> None:
@@ -37,6 +36,7 @@ class LazyLocalContext(LocalContext):
             names += [job.script_file_name, job.finish_tag, job.job_id_file, f"{job.job_hash}.out"]
             for task in job.job_task_list:
                 names += [f"{task.task_hash}_task_tag_finished", f"{task.task_hash}_task_fail"]
+            names += [os.path.basename(p) for p in glob.glob(os.path.join(self.remote_root, f"{job.job_id_file}.*"))]
         for name in names:
             path = os.path.join(self.remote_root, name)
             if os.path.lexists(path):
