@@ -257,62 +257,93 @@ class Slurm(Machine):
 
     # -- submission ----------------------------------------------------------------
 
-    def sbatch_args(self, job: Job) -> list[str]:
-        """Arguments given to sbatch before the script name."""
-        return []
+    def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
+        """Arguments given to sbatch before the script name, for each of ``jobs``."""
+        return [[] for _ in jobs]
 
     def do_submit(self, job: Job) -> str:
-        args = " ".join([*self.sbatch_args(job), shlex.quote(job.script_file_name)])
-        # --parsable prints "id" or "id;cluster": keep the id
-        cmd = f'dpd_out=$(sbatch --parsable {args}) && echo "${{dpd_out%%;*}}"'
-        delay = self.retry_delay
-        last: SchedulerError | None = None
-        for attempt in range(self.submit_retries + 1):
-            try:
-                job_id = self.submit_and_record(job, cmd)
-            except SchedulerError as err:
-                if not is_transient(str(err)):
-                    raise
-                last = err
-            else:
-                self._forget(job)
-                return job_id
-            # a timeout may hide a job the controller did accept: never submit it twice
-            landed = self._find_submitted(job)
+        return self.submit_jobs([job])[0]
+
+    def submit_jobs(self, jobs: list[Job]) -> list[str]:
+        """Submit ``jobs`` with one remote command (one sbatch each), recording each id where the job runs.
+
+        Transient refusals (controller timeouts, QOS/association submit limits) are
+        retried with backoff for the jobs not yet accepted; a refusal after a timeout
+        first checks whether Slurm accepted the job anyway, so no job runs twice.
+        """
+        ids: list[str] = []
+        remaining = list(jobs)
+        delay, attempt = self.retry_delay, 0
+        while remaining:
+            accepted, error = self._sbatch_many(remaining)
+            ids += accepted
+            remaining = remaining[len(accepted) :]
+            if not remaining:
+                break
+            job = remaining[0]
+            if not is_transient(error):
+                raise SchedulerError(
+                    f"Slurm refused job {job.job_hash}: {error or 'no job id returned'}"
+                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else "")
+                )
+            landed = self._find_submitted(job)  # a timeout may hide a job the controller did accept
             if landed:
                 logger.info("sbatch of job %s timed out but Slurm accepted it as %s", job.job_hash, landed)
                 self.context.write_file(job.job_id_file, landed + "\n")
-                self._forget(job)
-                return landed
-            if attempt == self.submit_retries:
-                break
+                ids.append(landed)
+                remaining.pop(0)
+                continue
+            if accepted:  # progress: the refusal budget starts over
+                attempt, delay = 0, self.retry_delay
+            attempt += 1
+            if attempt > self.submit_retries:
+                raise SchedulerError(
+                    f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}"
+                )
             logger.warning(
-                "sbatch of job %s refused for now (%s); retry %d/%d in %.0f s",
+                "sbatch of job %s refused for now (%s); retry %d/%d in %.1f s",
                 job.job_hash,
-                str(last).strip().splitlines()[-1],
-                attempt + 1,
+                error.splitlines()[-1] if error else "",
+                attempt,
                 self.submit_retries,
                 delay,
             )
             time.sleep(delay)
             delay = min(delay * 2, self.retry_delay_max)
-        raise SchedulerError(f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {last}")
+        for job in jobs:
+            self._forget(job)
+        return ids
+
+    def _sbatch_many(self, jobs: list[Job]) -> tuple[list[str], str]:
+        """Run sbatch for ``jobs`` in order in one command; (ids of those accepted, error of the first refused)."""
+        lines = []
+        for job, args in zip(jobs, self.sbatch_args(jobs)):
+            argv = " ".join([*args, shlex.quote(job.script_file_name)])
+            # --parsable prints "id" or "id;cluster": keep the id; record it before reporting it
+            lines.append(
+                f'dpd_out=$(sbatch --parsable {argv}) && dpd_id=${{dpd_out%%;*}} && [ -n "$dpd_id" ] '
+                f'&& printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} '
+                f'&& printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
+            )
+        result = self.context.run("\n".join(lines))
+        ids = [line.split(None, 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
+        error = "" if result.returncode == 0 and len(ids) == len(jobs) else (result.stderr or result.stdout).strip()
+        return ids[: len(jobs)], error
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
-        script = f"/{job.script_file_name}"
-        result = self.context.run('squeue -h -u "$(id -un)" -o "%F|%T|%o"')
-        if result.returncode != 0:
+        # sbatch records the script's absolute physical path: compare with the job root as `pwd -P` sees it
+        result = self.context.run('pwd -P && squeue -h -u "$(id -un)" -o "%F|%T|%o"')
+        if result.returncode != 0 or not result.stdout.strip():
             return ""
+        physical, *lines = result.stdout.splitlines()
+        scripts = {f"{root.rstrip('/')}/{job.script_file_name}" for root in (physical, str(self.context.remote_root))}
         old = base_id(job.job_id)
-        for line in result.stdout.splitlines():
+        for line in lines:
             fields = line.strip().split("|", 2)
-            if len(fields) != 3 or not fields[2].endswith(script):
+            if len(fields) != 3 or fields[2] not in scripts or fields[0] == old:
                 continue
-            if not fields[2].startswith(str(self.context.remote_root)):
-                continue
-            state = STATE_MAP.get(normalize_state(fields[1]))
-            if fields[0] != old and state in ACTIVE:
+            if STATE_MAP.get(normalize_state(fields[1])) in ACTIVE:
                 return fields[0]
         return ""
 
@@ -402,6 +433,7 @@ class Slurm(Machine):
 
     def _sacct(self, ids: list[str]) -> dict[str, dict[str, str]]:
         """Final states from accounting, in one call per chunk; {} when the cluster keeps none."""
+        ids = [i for i in ids if i]
         if self._accounting is False or not ids:
             return {}
         rows: dict[str, dict[str, str]] = {}
@@ -529,19 +561,26 @@ class SlurmJobArray(Slurm):
         ]
         return "\n".join(lines) + "\n"
 
-    def unfinished_elements(self, job: Job) -> list[int]:
-        """Indices of the elements with a task not finished yet (one existence query)."""
+    def unfinished_elements(self, job: Job, present: set[str] | None = None) -> list[int]:
+        """Indices of the elements with a task not finished yet (``present``: the task tags that exist)."""
         elements = self.elements(job)
-        present = self.context.files_exist([f"{t.task_hash}_task_tag_finished" for t in job.job_task_list])
+        if present is None:
+            present = self.context.files_exist([f"{t.task_hash}_task_tag_finished" for t in job.job_task_list])
         return [
             i
             for i, tasks in enumerate(elements)
             if not all(f"{t.task_hash}_task_tag_finished" in present for t in tasks)
         ]
 
-    def sbatch_args(self, job: Job) -> list[str]:
-        todo = self.unfinished_elements(job) or [0]  # nothing left: element 0 only leaves the job tag
-        return [f"--array={_ranges(todo)}"]
+    def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
+        present = self.context.files_exist(
+            [f"{t.task_hash}_task_tag_finished" for job in jobs for t in job.job_task_list]
+        )
+        args = []
+        for job in jobs:
+            todo = self.unfinished_elements(job, present) or [0]  # nothing left: element 0 only leaves the job tag
+            args.append([f"--array={_ranges(todo)}"])
+        return args
 
 
 def _ranges(indices: list[int]) -> str:
