@@ -326,3 +326,14 @@ def test_kill_uses_scancel(slurm_commands, tmp_path):
     wait_for(lambda: all(s == JobStatus.terminated for s in machine.check_statuses(jobs)), "the jobs to end")
     assert slurm_commands.count("scancel") == 2
     assert all("cancelled" in machine.describe_failure(job) for job in jobs)
+
+
+def test_more_jobs_than_a_chunk_still_one_squeue_per_poll(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    machine.query_chunk = 3  # 8 jobs: the user's queue is listed instead of naming the ids
+    submission = make_submission(machine, [COPY] * 8)
+    polls = count_polls(machine)
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 8) == [f"input {i}\n" for i in range(8)]
+    assert slurm_commands.count("squeue") == len(polls)
+    assert any(n > 3 for n in polls)

@@ -261,13 +261,17 @@ def test_invalid_job_id_means_gone(tmp_path):
     assert machine.check_statuses(jobs) == [JobStatus.finished]
 
 
-def test_long_id_lists_are_chunked(tmp_path):
+def test_long_id_lists_still_take_one_squeue(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=7, group_size=1)
     machine.query_chunk = 3
     with_ids(jobs)
-    context.answer("squeue", stdout="")
-    machine.check_statuses(jobs)
-    assert [c.split()[0] for c in context.commands].count("squeue") == 3
+    context.answer("squeue", stdout="99 RUNNING\n100 RUNNING\n106 PENDING\n")  # 99: another job of the user
+    context.answer("sacct", stdout="101|COMPLETED|0:0\n102|COMPLETED|0:0\n103|COMPLETED|0:0\n104|COMPLETED|0:0\n")
+    states = machine.check_statuses(jobs)
+    commands = [c.split()[0] for c in context.commands]
+    assert commands.count("squeue") == 1 and "-u" in context.commands[0]
+    assert commands.count("sacct") == 2  # sacct names ids: chunked
+    assert states == [JobStatus.running] + [JobStatus.finished] * 4 + [JobStatus.terminated, JobStatus.waiting]
 
 
 def test_array_aggregates_elements(tmp_path):

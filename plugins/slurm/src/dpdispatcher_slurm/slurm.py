@@ -186,7 +186,7 @@ def parse_rows(text: str, sep: str | None = None) -> dict[str, dict[str, str]]:
 class Slurm(Machine):
     """The Slurm batch type: one ``sbatch`` per job, one ``squeue`` per poll for all jobs."""
 
-    #: ids per squeue/sacct call (command lines stay short; 500 ids ~ 4 kB)
+    #: most ids named in one squeue/sacct call (beyond: squeue lists the user's queue, sacct is chunked)
     query_chunk = 500
     #: sbatch attempts after the first on transient trouble, and the backoff (seconds)
     submit_retries = 8
@@ -358,7 +358,7 @@ class Slurm(Machine):
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
         ids = list(dict.fromkeys(b for b in (base_id(job.job_id) for job in jobs) if b))
-        rows = self._query("squeue -h -t all -r -o '%i %T' -j", ids, squeue=True)
+        rows = self._squeue(ids)
         if rows is None:  # the controller did not answer: ask again at the next poll
             return [JobStatus.unknown] * len(jobs)
         states: dict[str, JobStatus] = {}
@@ -408,26 +408,33 @@ class Slurm(Machine):
     #: settle COMPLETED jobs from tag files too (arrays: early elements may have left the queue unseen)
     settle_completed_by_tags = False
 
-    def _query(self, command: str, ids: list[str], squeue: bool) -> dict[str, dict[str, str]] | None:
-        """Run ``command id,id,...`` for ``ids`` in chunks; None when the scheduler did not answer."""
-        rows: dict[str, dict[str, str]] = {}
-        for start in range(0, len(ids), self.query_chunk):
-            chunk = ",".join(ids[start : start + self.query_chunk])
-            result = self.context.run(f"{command} {chunk}")
-            if result.returncode != 0:
-                message = (result.stderr or result.stdout).strip()
-                if "invalid job id" in message.lower():
-                    continue  # every id of the chunk left the queue (squeue -j with one old id)
-                if is_transient(message):
-                    logger.warning("Slurm did not answer (%s); asking again later", message)
-                    return None
-                self._query_failures += 1
-                if self._query_failures >= self.max_query_failures:
-                    raise SchedulerError(f"squeue failed {self._query_failures} times in a row: {message}")
-                logger.warning("squeue failed (%s); asking again later", message)
+    def _squeue(self, ids: list[str]) -> dict[str, dict[str, str]] | None:
+        """``{base id: {element: state}}`` for ``ids`` in ONE squeue call; None when Slurm did not answer.
+
+        Up to :attr:`query_chunk` ids are named with ``-j``; beyond that the user's
+        whole queue is listed (still one call) and filtered here.
+        """
+        if not ids:
+            return {}
+        if len(ids) <= self.query_chunk:
+            result = self.context.run(f"squeue -h -t all -r -o '%i %T' -j {','.join(ids)}")
+        else:
+            result = self.context.run("squeue -h -t all -r -o '%i %T' -u \"$(id -un)\"")
+        if result.returncode != 0:
+            message = (result.stderr or result.stdout).strip()
+            if "invalid job id" in message.lower():  # squeue -j with one id that left the queue
+                self._query_failures = 0
+                return {}
+            if is_transient(message):
+                logger.warning("Slurm did not answer (%s); asking again later", message)
                 return None
-            for key, value in parse_rows(result.stdout).items():
-                rows.setdefault(key, {}).update(value)
+            self._query_failures += 1
+            if self._query_failures >= self.max_query_failures:
+                raise SchedulerError(f"squeue failed {self._query_failures} times in a row: {message}")
+            logger.warning("squeue failed (%s); asking again later", message)
+            return None
+        wanted = set(ids)
+        rows = {key: value for key, value in parse_rows(result.stdout).items() if key in wanted}
         self._query_failures = 0
         return rows
 
