@@ -337,3 +337,49 @@ def test_more_jobs_than_a_chunk_still_one_squeue_per_poll(slurm_commands, tmp_pa
     assert outputs(machine, 8) == [f"input {i}\n" for i in range(8)]
     assert slurm_commands.count("squeue") == len(polls)
     assert any(n > 3 for n in polls)
+
+
+def test_array_element_cancelled_outside_reruns_only_that_element(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    slow_once = "echo run >> runs.txt; if [ $(wc -l < runs.txt) -eq 1 ]; then sleep 300; fi; " + COPY
+    quick = "echo run >> runs.txt; " + COPY
+    submission = make_submission(machine, [quick, slow_once, quick], group_size=3, kwargs={"slurm_job_size": 1})
+    remote = tmp_path / "remote"
+    cancelled: list[str] = []
+
+    def cancel_the_slow_element():
+        def ready():
+            return (
+                glob.glob(str(remote / "*" / "t1" / "runs.txt"))
+                and len(glob.glob(str(remote / "*" / "t[02]" / "out.txt"))) == 2
+                and glob.glob(str(remote / "*" / "*_job_id"))
+            )
+
+        wait_for(ready, "the slow element to start")
+        (job,) = submission.belonging_jobs
+        index = next(i for i, tasks in enumerate(machine.elements(job)) if tasks[0].command == slow_once)
+        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
+        subprocess.run(["scancel", f"{job_id}_{index}"], check=True, timeout=30)
+        cancelled.append(str(index))
+
+    canceller = threading.Thread(target=cancel_the_slow_element, daemon=True)
+    canceller.start()
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    canceller.join(timeout=BOUND)
+    assert cancelled, "the element was never cancelled"
+    assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
+    calls = slurm_commands.calls("sbatch")
+    assert len(calls) == 2 and calls[1].startswith(f"--parsable --array={cancelled[0]} ")
+    runs = [(remote / submission.submission_hash / f"t{i}" / "runs.txt").read_text() for i in range(3)]
+    assert runs == ["run\n", "run\nrun\n", "run\n"]
+
+
+def test_ratio_unfinished_scancels_the_stragglers(slurm_commands, tmp_path):
+    machine = slurm_machine(tmp_path)
+    submission = make_submission(machine, [COPY, COPY, COPY, "sleep 300"], strategy={"ratio_unfinished": 0.25})
+    started = time.monotonic()
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert time.monotonic() - started < BOUND
+    assert slurm_commands.count("scancel") == 1
+    slow = next(job for job in submission.belonging_jobs if job.job_task_list[0].command == "sleep 300")
+    wait_for(lambda: machine.check_statuses([slow]) == [JobStatus.terminated], "the straggler to end")
