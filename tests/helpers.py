@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
+import pytest
+
 from dpdispatcher import Machine, Resources, Submission, Task
+
+#: Comma-separated services (e.g. "slurm,ssh") that must be reachable: CI sets it so
+#: that tests needing them fail instead of skipping.
+REQUIRE_ENV = "DPDISPATCHER_REQUIRE_SERVICES"
+
+
+def skip_or_fail(service: str, reason: str) -> None:
+    """Skip a test whose service is missing, unless CI declared the service required."""
+    required = {s.strip() for s in os.environ.get(REQUIRE_ENV, "").split(",") if s.strip()}
+    if service in required:
+        pytest.fail(f"{service} is required ({REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"{service} unavailable: {reason}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def local_machine(tmp_path: Path, context: str = "LocalContext", **extra) -> Machine:

@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import free_port, skip_or_fail
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
-REQUIRE_ENV = "DPDISPATCHER_REQUIRE_SERVICES"
 COMMANDS = ("sbatch", "squeue", "sacct", "scancel")
-
-
-def skip_or_fail(service: str, reason: str) -> None:
-    """As tests/conftest.py's: skip, unless CI declared the service required."""
-    required = {s.strip() for s in os.environ.get(REQUIRE_ENV, "").split(",") if s.strip()}
-    if service in required:
-        pytest.fail(f"{service} is required ({REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"{service} unavailable: {reason}")
 
 
 def _sinfo_answers(env: dict[str, str]) -> bool:
@@ -40,12 +31,6 @@ def _sinfo_answers(env: dict[str, str]) -> bool:
     return proc.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in proc.stdout.split())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster():
     """SLURM_CONF of a running cluster (exported in os.environ for the whole session)."""
@@ -56,8 +41,8 @@ def slurm_cluster():
     state_dir = Path(tempfile.mkdtemp(prefix="dpd-slurm-"))
     env = {
         **os.environ,
-        "SLURMCTLD_PORT": str(_free_port()),
-        "SLURMD_PORT": str(_free_port()),
+        "SLURMCTLD_PORT": str(free_port()),
+        "SLURMD_PORT": str(free_port()),
         "SLURM_CPUS": os.environ.get("SLURM_CPUS", "8"),
     }
     try:

@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import free_port, skip_or_fail
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
-REQUIRE_ENV = "DPDISPATCHER_REQUIRE_SERVICES"
 #: bound on one start (the first one may apt-get install openssh-server)
 START_TIMEOUT = 600
-
-
-def skip_or_fail(service: str, reason: str) -> None:
-    """As tests/conftest.py's: skip, unless CI declared the service required."""
-    required = {s.strip() for s in os.environ.get(REQUIRE_ENV, "").split(",") if s.strip()}
-    if service in required:
-        pytest.fail(f"{service} is required ({REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"{service} unavailable: {reason}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SSHD:

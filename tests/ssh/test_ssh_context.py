@@ -22,7 +22,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from helpers import copy_submission
+from helpers import copy_submission, free_port
 
 from dpdispatcher import JobStatus, Machine
 from dpdispatcher.base_context import BaseContext
@@ -200,8 +200,6 @@ def test_failing_execute_command_is_an_error(tmp_path, sshd):
 
 
 def test_unreachable_port_fails_fast_with_a_clear_error(tmp_path, sshd):
-    from conftest import free_port
-
     context = ssh_context(tmp_path, sshd.profile(port=free_port(), timeout=5))
     with pytest.raises(SSHConnectionError, match="cannot connect"):
         whoami(context)
