@@ -1,4 +1,4 @@
-"""LocalContext and LazyLocalContext against the core's context contract."""
+"""LocalContext (copying and symlinking) and LazyLocalContext against the core's context contract."""
 
 from __future__ import annotations
 
@@ -8,35 +8,31 @@ from dpdispatcher.base_context import BaseContext
 from dpdispatcher.testing import ContextContract
 
 
+def make_context(tmp_path, context_type: str, **remote_profile) -> BaseContext:
+    (tmp_path / "local").mkdir()
+    return BaseContext.load_from_dict(
+        {
+            "context_type": context_type,
+            "local_root": str(tmp_path / "local"),
+            "remote_root": str(tmp_path / "remote"),
+            "remote_profile": remote_profile,
+        }
+    )
+
+
 class TestLocalContextContract(ContextContract):
     @pytest.fixture
     def context(self, tmp_path):
-        (tmp_path / "local").mkdir()
-        return BaseContext.load_from_dict(
-            {
-                "context_type": "LocalContext",
-                "local_root": str(tmp_path / "local"),
-                "remote_root": str(tmp_path / "remote"),
-            }
-        )
+        return make_context(tmp_path, "LocalContext")
 
 
 class TestSymlinkLocalContextContract(ContextContract):
     @pytest.fixture
     def context(self, tmp_path):
-        (tmp_path / "local").mkdir()
-        return BaseContext.load_from_dict(
-            {
-                "context_type": "LocalContext",
-                "local_root": str(tmp_path / "local"),
-                "remote_root": str(tmp_path / "remote"),
-                "remote_profile": {"symlink": True},
-            }
-        )
+        return make_context(tmp_path, "LocalContext", symlink=True)
 
 
 class TestLazyLocalContextContract(ContextContract):
     @pytest.fixture
     def context(self, tmp_path):
-        (tmp_path / "local").mkdir()
-        return BaseContext.load_from_dict({"context_type": "LazyLocalContext", "local_root": str(tmp_path / "local")})
+        return make_context(tmp_path, "LazyLocalContext")
