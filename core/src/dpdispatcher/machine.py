@@ -301,7 +301,7 @@ class Machine:
             once = shlex.quote(f"{job.job_id_file}.{attempt}")
             lines.append(
                 f'if [ -s {once} ]; then dpd_id=$(cat {once}); else dpd_id=$({cmd}) && printf "%s\\n" "$dpd_id" > {once}; fi '
-                f'&& cp {once} {shlex.quote(job.job_id_file)} && printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
+                f'&& printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} && printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
             )
         result = self.context.run("\n".join(lines))
         job_ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
