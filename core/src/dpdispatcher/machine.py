@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from dpdispatcher.resources import Resources
     from dpdispatcher.submission import Job
+    from dpdispatcher.task import Task
 
 SCRIPT_FUNCTIONS = """\
 dpd_task_done() {{
@@ -343,6 +344,11 @@ class Machine:
         """States of jobs the scheduler no longer knows: finished if tagged, else terminated."""
         finished = self.finished_by_tag(jobs) if jobs else set()
         return {job.job_hash: JobStatus.finished if job.job_hash in finished else JobStatus.terminated for job in jobs}
+
+    def finished_tasks(self, tasks: list[Task]) -> list[Task]:
+        """Those of ``tasks`` whose finished tag exists (one existence query for all)."""
+        present = self.context.files_exist([task.finish_tag for task in tasks]) if tasks else set()
+        return [task for task in tasks if task.finish_tag in present]
 
     def check_finish_tag(self, job: Job) -> bool:
         return self.context.check_file_exists(job.finish_tag)

@@ -424,13 +424,14 @@ class Submission:
                 self.clean_jobs()
             return
         # Some tasks failed for good (or were left by ratio_unfinished): keep every result that exists.
-        context = self.machine.context
         doubtful = [task for job in failed_jobs for task in job.job_task_list]
-        done_tags = context.files_exist([f"{t.task_hash}_task_tag_finished" for t in doubtful])
-        finished_doubtful = [t for t in doubtful if f"{t.task_hash}_task_tag_finished" in done_tags]
-        good_tasks = [t for job in self.belonging_jobs if job not in failed_jobs for t in job.job_task_list]
+        finished_doubtful = self.machine.finished_tasks(doubtful)
+        finished_hashes = {t.task_hash for t in finished_doubtful}
+        failed_tasks = [t for t in doubtful if t.task_hash not in finished_hashes]
+        good_tasks = [
+            t for job in self.belonging_jobs if job.job_state == JobStatus.finished for t in job.job_task_list
+        ]
         self.download_jobs(good_tasks + finished_doubtful)
-        failed_tasks = [t for t in doubtful if f"{t.task_hash}_task_tag_finished" not in done_tags]
         if not any(job.gave_up for job in failed_jobs):  # ratio_unfinished ended the run: not an error
             if clean:
                 self.clean_jobs()
@@ -446,9 +447,9 @@ class Submission:
         lines = [
             f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"
         ]
-        fail_files = [f"{t.task_hash}_task_fail" for t in failed_tasks]
-        present = context.files_exist(fail_files)
-        for task, fail_file in zip(failed_tasks, fail_files):
+        present = context.files_exist([t.fail_file for t in failed_tasks])
+        for task in failed_tasks:
+            fail_file = task.fail_file
             lines.append(
                 f"- task directory {os.path.join(context.local_root, task.task_work_path)} (command: {task.command})"
             )

@@ -45,6 +45,16 @@ class Task:
     def __hash__(self) -> int:
         return hash(self.task_hash)
 
+    @property
+    def finish_tag(self) -> str:
+        """File the job script leaves in the job root when this task exited 0."""
+        return f"{self.task_hash}_task_tag_finished"
+
+    @property
+    def fail_file(self) -> str:
+        """File the job script leaves in the job root when this task failed: exit code and errlog tail."""
+        return f"{self.task_hash}_task_fail"
+
     def get_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.serialize(), sort_keys=True).encode()).hexdigest()
 

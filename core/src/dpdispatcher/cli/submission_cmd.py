@@ -42,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print("fail counts reset; run the submission again to retry the failed jobs")
     if args.download_finished:
         tasks = [t for job in submission.belonging_jobs for t in job.job_task_list]
-        tags = context.files_exist([f"{t.task_hash}_task_tag_finished" for t in tasks])
-        finished = [t for t in tasks if f"{t.task_hash}_task_tag_finished" in tags]
+        finished = submission.machine.finished_tasks(tasks)
         patterns = submission.backward_file_list(finished)
         missing = context.download_files(patterns)
         print(f"downloaded the results of {len(finished)} finished task(s); {len(missing)} pattern(s) matched nothing")

@@ -35,7 +35,7 @@ class LazyLocalContext(LocalContext):
         for job in submission.belonging_jobs:
             names += [job.script_file_name, job.finish_tag, job.job_id_file, f"{job.job_hash}.out"]
             for task in job.job_task_list:
-                names += [f"{task.task_hash}_task_tag_finished", f"{task.task_hash}_task_fail"]
+                names += [task.finish_tag, task.fail_file]
             names += [os.path.basename(p) for p in glob.glob(os.path.join(self.remote_root, f"{job.job_id_file}.*"))]
         for name in names:
             path = os.path.join(self.remote_root, name)
