@@ -261,7 +261,8 @@ class Slurm(Machine):
         """Arguments given to sbatch before the script name, for each of ``jobs``."""
         return [[] for _ in jobs]
 
-    def do_submit(self, job: Job) -> str:
+    def do_submit(self, job: Job, retry: int = 0, max_retry: int = 3) -> str:
+        """Submit one job (``retry``/``max_retry``: the published signature; see :attr:`submit_retries`)."""
         return self.submit_jobs([job])[0]
 
     def submit_jobs(self, jobs: list[Job]) -> list[str]:
@@ -353,7 +354,8 @@ class Slurm(Machine):
 
     # -- status ----------------------------------------------------------------------
 
-    def check_status(self, job: Job) -> JobStatus:
+    def check_status(self, job: Job, retry: int = 0, max_retry: int = 3) -> JobStatus:
+        """One job's state (a Submission asks for all its jobs at once with :meth:`check_statuses`)."""
         return self.check_statuses([job])[0]
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
