@@ -1,6 +1,6 @@
 """Benchmark: N one-task jobs (``sleep 1``) on a real Slurm cluster, counting scheduler commands.
 
-    python bench/slurm_bench.py [--jobs 200] [--check-interval 2] [--published]
+    python bench/slurm_bench.py [--jobs 200] [--check-interval 2] [--published] [--repeat 3]
 
 Uses the cluster of ``SLURM_CONF`` if ``sinfo`` answers, else starts one with
 tests/services/start-slurm.sh in a temporary directory (and stops it after).
@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,23 @@ def start_cluster(state_dir: Path, cpus: int) -> None:
     for line in proc.stdout.splitlines():
         if line.startswith("export SLURM_CONF="):
             os.environ["SLURM_CONF"] = line.split("=", 1)[1]
+
+
+def warm_up(n: int = 32, bound: float = 120) -> None:
+    """Run a few trivial jobs first: the first jobs on a fresh slurmd start slower, which would favour the second run."""
+    ids = []
+    for _ in range(n):
+        proc = subprocess.run(
+            ["sbatch", "--parsable", "--wrap", "true", "-o", "/dev/null"], capture_output=True, text=True
+        )
+        if proc.returncode == 0:
+            ids.append(proc.stdout.strip().split(";")[0])
+    deadline = time.monotonic() + bound
+    while ids and time.monotonic() < deadline:
+        proc = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True, text=True)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return
+        time.sleep(0.5)
 
 
 def make_wrappers(root: Path) -> tuple[Path, Path]:
@@ -171,6 +189,7 @@ def main() -> None:
     parser.add_argument("--published", action="store_true", help=f"also run {PUBLISHED} (separate venv)")
     parser.add_argument("--published-venv", default=os.path.join(tempfile.gettempdir(), "dpd-bench-published-venv"))
     parser.add_argument("--cpus", type=int, default=16, help="CPUs of a cluster this script starts")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, in alternating order (medians shown)")
     parser.add_argument("--timeout", type=float, default=1800, help="bound for each workload (seconds)")
     args = parser.parse_args()
 
@@ -182,21 +201,38 @@ def main() -> None:
         print(
             f"{args.jobs} one-task jobs (sleep 1), check_interval {args.check_interval} s, SLURM_CONF={os.environ['SLURM_CONF']}"
         )
-        results = [run_workload(sys.executable, "ours", args.jobs, args.check_interval, args.timeout)]
-        show(results[0], args.jobs)
+        warm_up()
+        runners = [("ours", sys.executable)]
         if args.published:
             python, why = published_python(Path(args.published_venv))
             if python is None:
                 print(f" published: not run: {why}")
             else:
-                results.append(run_workload(python, "published", args.jobs, args.check_interval, args.timeout))
-                show(results[1], args.jobs)
-        if len(results) == 2 and all("error" not in r for r in results):
-            ours, pub = results
-            total = lambda r: r["sbatch"] + r["squeue"] + r["sacct"]  # noqa: E731
+                runners.append(("published", python))
+        results: dict[str, list[dict]] = {label: [] for label, _ in runners}
+        for rep in range(args.repeat):
+            # alternate the order: neither side always gets the fresher cluster
+            for label, python in runners if rep % 2 == 0 else runners[::-1]:
+                result = run_workload(python, label, args.jobs, args.check_interval, args.timeout)
+                show(result, args.jobs)
+                results[label].append(result)
+        ok = {label: [r for r in rs if "error" not in r] for label, rs in results.items()}
+        if len(ok) == 2 and all(ok.values()):
+            ours, pub = (ok["ours"], ok["published"])
+
+            def median(rs: list[dict], key) -> float:
+                return statistics.median(key(r) for r in rs)
+
+            def total(r: dict) -> int:
+                return r["sbatch"] + r["squeue"] + r["sacct"]
+
             print(
-                f"scheduler commands: {total(pub) / max(total(ours), 1):.1f}x fewer; "
-                f"wall time ours/published: {ours['wall'] / pub['wall']:.2f}"
+                f"median over {args.repeat} run(s): wall ours {median(ours, lambda r: r['wall']):.1f} s, "
+                f"published {median(pub, lambda r: r['wall']):.1f} s; scheduler commands ours "
+                f"{median(ours, total):.0f}, published {median(pub, total):.0f} "
+                f"({median(pub, total) / max(median(ours, total), 1):.1f}x fewer); squeue per poll ours "
+                f"{median(ours, lambda r: r['squeue'] / max(r['polls'], 1)):.1f}, published "
+                f"{median(pub, lambda r: r['squeue'] / max(r['polls'], 1)):.1f}"
             )
     finally:
         if state_dir is not None:

@@ -480,7 +480,7 @@ class Slurm(Machine):
     #: when the job root is on this machine: how often :meth:`wait` looks at the finished tags,
     #: and how long it lets Slurm register the end once every job left its tag
     local_watch_interval = 0.1
-    local_settle_delay = 0.3
+    local_settle_delay = 0.15
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """Sleep until the next poll; with the job root on this machine, return early once every job is done.
