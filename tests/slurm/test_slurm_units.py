@@ -33,15 +33,17 @@ class ScriptedContext(BaseContext):
         self.commands: list[str] = []
         self.rules: list[tuple[str, CommandResult]] = []
         self.files: set[str] = set()
+        self.contents: dict[str, str] = {}
         self.exist_queries = 0
 
     def answer(self, prefix: str, returncode: int = 0, stdout: str = "", stderr: str = "", call=None) -> None:
+        """Answer commands starting with ``prefix`` (``sbatch``: commands that run sbatch anywhere)."""
         self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
 
     def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
         self.commands.append(cmd)
         for prefix, result in self.rules:
-            if cmd.startswith(prefix):
+            if cmd.startswith(prefix) or (prefix == "sbatch" and "sbatch --parsable" in cmd):
                 return result(cmd) if callable(result) else result
         return CommandResult(0, "", "")
 
@@ -51,6 +53,10 @@ class ScriptedContext(BaseContext):
 
     def write_file(self, fname: str, write_str: str) -> None:
         self.files.add(fname)
+        self.contents[fname] = write_str
+
+    def read_file(self, fname: str) -> str:
+        return self.contents[fname]
 
 
 def resources(**extra) -> Resources:
@@ -283,7 +289,7 @@ def test_array_aggregates_elements(tmp_path):
     assert machine.check_statuses(jobs) == [JobStatus.terminated]
     assert "failed" in machine.describe_failure(jobs[0])
     # all task tags present: finished even though an element failed (e.g. after its tasks)
-    context.files |= {f"{t.task_hash}_task_tag_finished" for t in jobs[0].job_task_list}
+    context.files |= {t.finish_tag for t in jobs[0].job_task_list}
     assert machine.check_statuses(jobs) == [JobStatus.finished]
 
 
@@ -291,8 +297,8 @@ def test_array_resubmission_names_only_unfinished_elements(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, "SlurmJobArray", n=5, group_size=5, kwargs={"slurm_job_size": 2})
     (job,) = jobs
     elements = machine.elements(job)
-    context.files |= {f"{t.task_hash}_task_tag_finished" for t in elements[0] + elements[2]}
-    context.answer("dpd_out=", stdout="dpd_job_id 555\n")
+    context.files |= {t.finish_tag for t in elements[0] + elements[2]}
+    context.answer("sbatch", stdout="dpd_job_id 555\n")
     assert machine.do_submit(job) == "555"
     assert "sbatch --parsable --array=1 " in context.commands[-1]
 
@@ -301,26 +307,26 @@ def test_submit_retries_transient_refusals_then_gives_up(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=1, group_size=1)
     machine.retry_delay = 0.0
     machine.submit_retries = 2
-    context.answer("dpd_out=", 1, stderr="sbatch: error: Batch job submission failed: Socket timed out on send/recv")
+    context.answer("sbatch", 1, stderr="sbatch: error: Batch job submission failed: Socket timed out on send/recv")
     with pytest.raises(SchedulerError, match="after 3 attempts"):
         machine.do_submit(jobs[0])
-    assert sum(c.startswith("dpd_out=") for c in context.commands) == 3
+    assert sum("sbatch --parsable" in c for c in context.commands) == 3
 
 
 def test_submit_timeout_adopts_a_job_that_landed(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=1, group_size=1)
     machine.retry_delay = 0.0
     (job,) = jobs
-    context.answer("dpd_out=", 1, stderr="sbatch: error: Socket timed out on send/recv operation")
+    context.answer("sbatch", 1, stderr="sbatch: error: Socket timed out on send/recv operation")
     context.answer("pwd -P", stdout=f"/elsewhere\n77|PENDING|{context.remote_root}/{job.script_file_name}\n")
     assert machine.do_submit(job) == "77"
     assert job.job_id_file in context.files
-    assert sum(c.startswith("dpd_out=") for c in context.commands) == 1
+    assert sum("sbatch --parsable" in c for c in context.commands) == 1
 
 
 def test_non_transient_submit_error_is_raised_at_once(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=1, group_size=1)
-    context.answer("dpd_out=", 1, stderr="sbatch: error: invalid partition specified: nope")
+    context.answer("sbatch", 1, stderr="sbatch: error: invalid partition specified: nope")
     with pytest.raises(SchedulerError, match="invalid partition"):
         machine.do_submit(jobs[0])
     assert len(context.commands) == 1
@@ -346,7 +352,7 @@ def test_registered_types():
 
 def test_jobs_are_submitted_in_one_command(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=4, group_size=1)
-    context.answer("dpd_out=", stdout="".join(f"dpd_job_id {i}\n" for i in range(10, 14)))
+    context.answer("sbatch", stdout="".join(f"dpd_job_id {i}\n" for i in range(10, 14)))
     assert machine.submit_jobs(jobs) == ["10", "11", "12", "13"]
     assert len(context.commands) == 1
     assert context.commands[0].count("sbatch --parsable") == 4
@@ -361,10 +367,12 @@ def test_a_refusal_mid_batch_is_retried_for_the_rest_only(tmp_path):
 
     def sbatch(cmd):
         calls.append(cmd.count("sbatch --parsable"))
-        if len(calls) == 1:  # two accepted, then the QOS limit
+        if len(calls) == 1:  # two accepted (and recorded), then the QOS limit
+            context.write_file(jobs[0].job_id_file, "20\n")
+            context.write_file(jobs[1].job_id_file, "21\n")
             return CommandResult(1, "dpd_job_id 20\ndpd_job_id 21\n", "sbatch: error: QOSMaxSubmitJobPerUserLimit")
         return CommandResult(0, "dpd_job_id 22\ndpd_job_id 23\n", "")
 
-    context.answer("dpd_out=", call=sbatch)
+    context.answer("sbatch", call=sbatch)
     assert machine.submit_jobs(jobs) == ["20", "21", "22", "23"]
     assert calls == [4, 2]

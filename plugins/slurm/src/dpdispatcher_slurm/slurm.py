@@ -316,20 +316,26 @@ class Slurm(Machine):
         return ids
 
     def _sbatch_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """Run sbatch for ``jobs`` in order in one command; (ids of those accepted, error of the first refused)."""
-        lines = []
-        for job, args in zip(jobs, self.sbatch_args(jobs)):
-            argv = " ".join([*args, shlex.quote(job.script_file_name)])
-            # --parsable prints "id" or "id;cluster": keep the id; record it before reporting it
-            lines.append(
-                f'dpd_out=$(sbatch --parsable {argv}) && dpd_id=${{dpd_out%%;*}} && [ -n "$dpd_id" ] '
-                f'&& printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} '
-                f'&& printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
-            )
-        result = self.context.run("\n".join(lines))
-        ids = [line.split(None, 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
-        error = "" if result.returncode == 0 and len(ids) == len(jobs) else (result.stderr or result.stdout).strip()
-        return ids[: len(jobs)], error
+        """sbatch ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
+        # --parsable prints "id" or "id;cluster": keep the id
+        commands = [
+            f"dpd_out=$(sbatch --parsable {' '.join([*args, shlex.quote(job.script_file_name)])}) "
+            '&& echo "${dpd_out%%;*}"'
+            for job, args in zip(jobs, self.sbatch_args(jobs))
+        ]
+        try:
+            return self.submit_and_record_many(jobs, commands), ""
+        except SchedulerError as err:
+            error = str(err)
+        # the jobs before the refused one were accepted: their id files name a new id
+        recorded = self.adopt_submitted(jobs)
+        accepted = []
+        for job in jobs:
+            new_id = recorded.get(job.job_hash, "")
+            if not new_id or new_id == job.job_id:
+                break
+            accepted.append(new_id)
+        return accepted, error
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
@@ -465,13 +471,11 @@ class Slurm(Machine):
     def _settle_by_tags(self, jobs: list[Job]) -> dict[str, JobStatus]:
         """Finished if the job's finished tag or every task's tag exists, else terminated (one query)."""
         names = [job.finish_tag for job in jobs]
-        names += [f"{task.task_hash}_task_tag_finished" for job in jobs for task in job.job_task_list]
+        names += [task.finish_tag for job in jobs for task in job.job_task_list]
         present = self.context.files_exist(names)
         states = {}
         for job in jobs:
-            done = job.finish_tag in present or all(
-                f"{task.task_hash}_task_tag_finished" in present for task in job.job_task_list
-            )
+            done = job.finish_tag in present or all(task.finish_tag in present for task in job.job_task_list)
             states[job.job_hash] = JobStatus.finished if done else JobStatus.terminated
         return states
 
@@ -601,17 +605,11 @@ class SlurmJobArray(Slurm):
         """Indices of the elements with a task not finished yet (``present``: the task tags that exist)."""
         elements = self.elements(job)
         if present is None:
-            present = self.context.files_exist([f"{t.task_hash}_task_tag_finished" for t in job.job_task_list])
-        return [
-            i
-            for i, tasks in enumerate(elements)
-            if not all(f"{t.task_hash}_task_tag_finished" in present for t in tasks)
-        ]
+            present = self.context.files_exist([t.finish_tag for t in job.job_task_list])
+        return [i for i, tasks in enumerate(elements) if not all(t.finish_tag in present for t in tasks)]
 
     def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
-        present = self.context.files_exist(
-            [f"{t.task_hash}_task_tag_finished" for job in jobs for t in job.job_task_list]
-        )
+        present = self.context.files_exist([t.finish_tag for job in jobs for t in job.job_task_list])
         args = []
         for job in jobs:
             todo = self.unfinished_elements(job, present) or [0]  # nothing left: element 0 only leaves the job tag
