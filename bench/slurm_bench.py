@@ -237,6 +237,7 @@ def main() -> None:
     finally:
         if state_dir is not None:
             subprocess.run(["bash", str(SERVICES / "stop-slurm.sh"), str(state_dir)], capture_output=True, timeout=120)
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
