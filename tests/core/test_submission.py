@@ -290,3 +290,25 @@ def test_submit_command_rerun_after_a_dropped_link_submits_nothing_twice(tmp_pat
     submission.run_submission(clean=False)
     assert (Path(machine.context.remote_root) / "runs").read_text() == "run\nrun\n"
     assert outputs(machine, 2) == ["0\n", "1\n"]
+
+
+def test_a_scheduler_that_refuses_for_now_is_asked_again_at_the_next_poll(tmp_path, caplog):
+    from dpdispatcher.errors import SchedulerBusyError
+
+    machine = local_machine(tmp_path)
+    submit_jobs = machine.submit_jobs
+    refusals = []
+
+    def busy_twice(jobs):
+        if len(refusals) < 2:
+            refusals.append(len(jobs))
+            raise SchedulerBusyError("submit limit reached (QOSMaxSubmitJobPerUserLimit)")
+        return submit_jobs(jobs)
+
+    machine.submit_jobs = busy_twice
+    submission = copy_submission(machine, n=3, group_size=1)
+    submission.run_submission(check_interval=0.1)
+    assert refusals == [3, 3]
+    assert outputs(machine, 3) == ["0\n", "1\n", "2\n"]
+    assert "trying again at the next poll" in caplog.text
+    assert all(job.fail_count == 0 for job in submission.belonging_jobs)

@@ -38,3 +38,7 @@ class SubmissionFailedError(DispatcherError, RuntimeError):
 
 class SchedulerError(DispatcherError, RuntimeError):
     """The scheduler refused a command or answered something unexpected."""
+
+
+class SchedulerBusyError(SchedulerError):
+    """The scheduler refuses for now (controller down, submit limit reached): try again later."""

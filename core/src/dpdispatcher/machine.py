@@ -359,6 +359,11 @@ class Machine:
     def kill(self, job: Job) -> None:
         raise NotImplementedError
 
+    def kill_jobs(self, jobs: list[Job]) -> None:
+        """Kill several jobs. Backends may override to do it in one scheduler call."""
+        for job in jobs:
+            self.kill(job)
+
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """Block up to ``timeout`` seconds between polls; backends may return early when a job ends."""
         import time

@@ -15,6 +15,8 @@ from dpdispatcher.errors import (
     ConfigError,
     MissingBackwardFileError,
     MissingForwardFileError,
+    SchedulerBusyError,
+    SchedulerError,
     SubmissionFailedError,
 )
 from dpdispatcher.job import ACTIVE_STATES, Job
@@ -311,7 +313,7 @@ class Submission:
         progress = Progress()
         try:
             self._adopt_unrecorded_jobs()
-            self.handle_unexpected_submission_state()
+            self._submit_pending()
             self.submission_to_json()
             self._write_remote_record()
             if exit_on_submit:
@@ -329,11 +331,7 @@ class Submission:
         command, so a job whose record says unsubmitted or terminated but whose id
         file names a newer id is already in the scheduler's hands.
         """
-        doubtful = [
-            job
-            for job in self.belonging_jobs
-            if job.job_state == JobStatus.unsubmitted or (job.job_state == JobStatus.terminated and not job.gave_up)
-        ]
+        doubtful = self._jobs_to_submit()
         if not doubtful:
             return
         for job_hash, job_id in self.machine.adopt_submitted(doubtful).items():
@@ -347,16 +345,15 @@ class Submission:
         while True:
             self.update_submission_state()
             # The record must know every job id; states alone are re-queried on recovery.
-            if self.handle_unexpected_submission_state():
+            if self._submit_pending():
                 self.submission_to_json()
                 schedule.reset()
             self._show(progress)
             active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
-            if not active:
+            if not active and not self._jobs_to_submit():
                 return
             if self._few_enough_unfinished(active):
-                for job in active:
-                    self.machine.kill(job)
+                self.machine.kill_jobs(active)
                 return
             self.machine.wait(active, schedule.next())
 
@@ -388,23 +385,45 @@ class Submission:
                 changed = True
         return changed
 
+    def _jobs_to_submit(self) -> list[Job]:
+        return [
+            job
+            for job in self.belonging_jobs
+            if job.job_state == JobStatus.unsubmitted or (job.job_state == JobStatus.terminated and not job.gave_up)
+        ]
+
     def handle_unexpected_submission_state(self) -> bool:
         """Submit unsubmitted jobs and resubmit terminated ones within retry_count; return whether any was submitted."""
-        to_submit = []
-        for job in self.belonging_jobs:
-            if job.job_state == JobStatus.terminated and not job.gave_up:
+        to_submit, retried = [], []
+        for job in self._jobs_to_submit():
+            if job.job_state == JobStatus.terminated:
                 job.fail_count += 1
                 if job.gave_up:
                     logger.warning("job %s failed %d times; giving up on it", job.job_id, job.fail_count)
                     continue
                 logger.info("job %s terminated; resubmitting (retry %d)", job.job_id, job.fail_count)
-                to_submit.append(job)
-            elif job.job_state == JobStatus.unsubmitted:
-                to_submit.append(job)
-        if to_submit:
-            for job, job_id in zip(to_submit, self.machine.submit_jobs(to_submit)):
-                self._registered(job, job_id)
-        return bool(to_submit)
+                retried.append(job)
+            to_submit.append(job)
+        if not to_submit:
+            return False
+        try:
+            job_ids = self.machine.submit_jobs(to_submit)
+        except SchedulerError:
+            for job in retried:  # not a new failure: the resubmission never happened
+                job.fail_count -= 1
+            raise
+        for job, job_id in zip(to_submit, job_ids):
+            self._registered(job, job_id)
+        return True
+
+    def _submit_pending(self) -> bool:
+        """Submit what needs submitting; a scheduler that refuses for now is asked again at the next poll."""
+        try:
+            return self.handle_unexpected_submission_state()
+        except SchedulerBusyError as err:
+            logger.warning("%s; trying again at the next poll", err)
+            self._adopt_unrecorded_jobs()  # the jobs accepted before the refusal
+            return True
 
     def submit_job(self, job: Job) -> None:
         self._registered(job, self.machine.do_submit(job))

@@ -45,8 +45,17 @@ class Shell(Machine):
         return [JobStatus.running if job.job_hash in running else gone[job.job_hash] for job in jobs]
 
     def kill(self, job: Job) -> None:
-        if job.job_id.isdigit():
-            self.context.run(f"kill -TERM -- -{job.job_id} 2>/dev/null || kill -TERM {job.job_id} 2>/dev/null; true")
+        self.kill_jobs([job])
+
+    def kill_jobs(self, jobs: list[Job]) -> None:
+        """One command signals every job's process group."""
+        commands = [
+            f"{{ kill -TERM -- -{job.job_id} || kill -TERM {job.job_id}; }} 2>/dev/null"
+            for job in jobs
+            if job.job_id.isdigit()
+        ]
+        if commands:
+            self.context.run("; ".join(commands) + "; true")
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """On this machine, return as soon as any job's process ends (no subprocess needed)."""

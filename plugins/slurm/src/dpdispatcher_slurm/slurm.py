@@ -25,7 +25,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from dpdispatcher.errors import SchedulerError
+from dpdispatcher.errors import SchedulerBusyError, SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
@@ -297,8 +297,8 @@ class Slurm(Machine):
             if accepted:  # progress: the refusal budget starts over
                 attempt, delay = 0, self.retry_delay
             attempt += 1
-            if attempt > self.submit_retries:
-                raise SchedulerError(
+            if attempt > self.submit_retries:  # the core asks again at its next poll
+                raise SchedulerBusyError(
                     f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}"
                 )
             logger.warning(
