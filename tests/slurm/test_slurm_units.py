@@ -11,14 +11,14 @@ from dpdispatcher import Machine, Resources, Submission, Task
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher.JobStatus import JobStatus
-from dpdispatcher_slurm.slurm import (
+from dpdispatcher_slurm import (
     FAILURE_WORDS,
     SHORT_STATES,
     STATE_MAP,
     Slurm,
     SlurmJobArray,
-    _ranges,
     base_id,
+    index_ranges,
     is_transient,
     normalize_state,
     parse_rows,
@@ -144,9 +144,9 @@ def test_array_header_and_case_per_element(tmp_path):
 
 
 def test_ranges():
-    assert _ranges([0]) == "0"
-    assert _ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
-    assert _ranges([3, 9]) == "3,9"
+    assert index_ranges([0]) == "0"
+    assert index_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert index_ranges([3, 9]) == "3,9"
 
 
 # -- states and parsing ---------------------------------------------------------------------

@@ -1,186 +1,44 @@
-"""Slurm and SlurmJobArray: submit with ``sbatch``, poll with one ``squeue`` for all jobs, kill with ``scancel``.
+"""Slurm: submit with ``sbatch``, poll with one ``squeue`` for all jobs, kill with ``scancel``.
 
 Status, in one poll:
 
 1. one ``squeue -h -t all -r -o "%i %T" -j id1,id2,...`` for every active job
-   (chunked by :attr:`Slurm.query_chunk` ids);
+   (beyond :attr:`Slurm.query_chunk` ids, the user's whole queue, still one call);
 2. the jobs it no longer lists are looked up in one ``sacct`` call, when the
    cluster keeps accounting (without slurmdbd ``sacct`` says "accounting
    storage is disabled"; it is then not asked again);
 3. jobs that ended in a state other than COMPLETED, and jobs nobody knows any
    more, are settled from the tag files their script left (one existence query).
 
-Every Slurm state maps to a :class:`JobStatus`; one this module does not know
-maps to ``unknown``, which the core queries again. The last Slurm state of each
-job is kept so that :meth:`Slurm.describe_failure` can say "timed out",
-"out of memory", "cancelled" and so on.
+Every Slurm state maps to a :class:`JobStatus` (see :mod:`dpdispatcher_slurm.states`);
+one this module does not know maps to ``unknown``, which the core queries again.
+The last Slurm state of each job is kept so that :meth:`Slurm.describe_failure`
+can say "timed out", "out of memory", "cancelled" and so on.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import shlex
 import time
-from types import SimpleNamespace
 from typing import Any
 
 from dpdispatcher.errors import SchedulerBusyError, SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
-
-logger = logging.getLogger(__name__)
-
-# -- Slurm states -----------------------------------------------------------------
-
-#: job states (long names as ``squeue %T`` and ``sacct State`` print them) -> JobStatus.
-#: COMPLETED and the failure states are "ended": see ``ENDED_STATES``.
-STATE_MAP: dict[str, JobStatus] = {
-    # not running yet, or held/stopped but still alive
-    "PENDING": JobStatus.waiting,
-    "CONFIGURING": JobStatus.waiting,
-    "REQUEUED": JobStatus.waiting,
-    "REQUEUE_FED": JobStatus.waiting,
-    "REQUEUE_HOLD": JobStatus.waiting,
-    "RESV_DEL_HOLD": JobStatus.waiting,
-    "SUSPENDED": JobStatus.waiting,
-    "STOPPED": JobStatus.waiting,
-    "POWER_UP_NODE": JobStatus.waiting,
-    # running
-    "RUNNING": JobStatus.running,
-    "RESIZING": JobStatus.running,
-    "SIGNALING": JobStatus.running,
-    "UPDATE_DB": JobStatus.running,
-    # finishing
-    "COMPLETING": JobStatus.completing,
-    "STAGE_OUT": JobStatus.completing,
-    # ended
-    "COMPLETED": JobStatus.finished,
-    "FAILED": JobStatus.terminated,
-    "CANCELLED": JobStatus.terminated,
-    "TIMEOUT": JobStatus.terminated,
-    "OUT_OF_MEMORY": JobStatus.terminated,
-    "NODE_FAIL": JobStatus.terminated,
-    "PREEMPTED": JobStatus.terminated,
-    "BOOT_FAIL": JobStatus.terminated,
-    "DEADLINE": JobStatus.terminated,
-    "SPECIAL_EXIT": JobStatus.terminated,
-    "REVOKED": JobStatus.terminated,
-    "LAUNCH_FAILED": JobStatus.terminated,
-}
-
-#: the compact codes (``squeue %t``, ``sacct -o State%2``) of the same states
-SHORT_STATES = {
-    "PD": "PENDING",
-    "CF": "CONFIGURING",
-    "RQ": "REQUEUED",
-    "RF": "REQUEUE_FED",
-    "RH": "REQUEUE_HOLD",
-    "RD": "RESV_DEL_HOLD",
-    "S": "SUSPENDED",
-    "ST": "STOPPED",
-    "R": "RUNNING",
-    "RS": "RESIZING",
-    "SI": "SIGNALING",
-    "CG": "COMPLETING",
-    "SO": "STAGE_OUT",
-    "CD": "COMPLETED",
-    "F": "FAILED",
-    "CA": "CANCELLED",
-    "TO": "TIMEOUT",
-    "OOM": "OUT_OF_MEMORY",
-    "NF": "NODE_FAIL",
-    "PR": "PREEMPTED",
-    "BF": "BOOT_FAIL",
-    "DL": "DEADLINE",
-    "SE": "SPECIAL_EXIT",
-    "RV": "REVOKED",
-}
-
-ACTIVE = (JobStatus.running, JobStatus.completing, JobStatus.waiting)
-
-#: what a user is told about a job that ended in these states
-FAILURE_WORDS = {
-    "FAILED": "failed (non-zero exit)",
-    "CANCELLED": "was cancelled",
-    "TIMEOUT": "timed out (hit its time limit)",
-    "OUT_OF_MEMORY": "ran out of memory",
-    "NODE_FAIL": "lost its node (node failure)",
-    "PREEMPTED": "was preempted",
-    "BOOT_FAIL": "could not boot its node",
-    "DEADLINE": "passed its deadline",
-    "SPECIAL_EXIT": "ended in SPECIAL_EXIT",
-    "REVOKED": "was revoked",
-    "LAUNCH_FAILED": "failed to launch",
-}
-
-#: lines slurmstepd writes into a job's output when it ends it, and what they mean
-STEPD_PATTERNS = [
-    ("DUE TO TIME LIMIT", "TIMEOUT"),
-    ("DUE TO PREEMPTION", "PREEMPTED"),
-    ("DUE TO NODE FAILURE", "NODE_FAIL"),
-    ("oom-kill", "OUT_OF_MEMORY"),
-    ("Out Of Memory", "OUT_OF_MEMORY"),
-    ("CANCELLED", "CANCELLED"),
-]
-
-#: stderr fragments (lower case) of trouble that passes: retried with backoff
-TRANSIENT_ERRORS = (
-    "socket timed out",
-    "unable to contact slurm controller",
-    "slurm temporarily unable",
-    "temporarily unavailable",
-    "slurmctld not responding",
-    "connection refused",
-    "connection timed out",
-    "zero bytes were transmitted or received",
-    "qosmaxsubmitjob",
-    "assocmaxsubmitjob",
-    "maxsubmitjob",
-    "qosmaxjobsperuser",
-    "job violates accounting/qos policy",
-    "resource temporarily unavailable",
-    "try again",
+from dpdispatcher_slurm import commands, header
+from dpdispatcher_slurm.commands import is_transient
+from dpdispatcher_slurm.states import (
+    ACTIVE,
+    STATE_MAP,
+    base_id,
+    describe_state,
+    normalize_state,
+    parse_rows,
+    state_from_stepd,
 )
 
-
-def is_transient(message: str) -> bool:
-    low = message.lower()
-    return any(fragment in low for fragment in TRANSIENT_ERRORS)
-
-
-def normalize_state(word: str) -> str:
-    """``CANCELLED by 0`` -> ``CANCELLED``; ``CD`` -> ``COMPLETED``; ``RUNNING+`` -> ``RUNNING``."""
-    word = word.strip().split(" ", 1)[0].rstrip("+").upper()
-    return SHORT_STATES.get(word, word)
-
-
-def base_id(job_id: str) -> str:
-    """The Slurm job id of ``job_id`` as recorded (``123``, ``123;cluster``, ``123_4``, ``123+0``) or ''."""
-    match = re.match(r"\s*(\d+)", job_id or "")
-    return match.group(1) if match else ""
-
-
-def parse_rows(text: str, sep: str | None = None) -> dict[str, dict[str, str]]:
-    """``{base id: {element: state}}`` from ``ID STATE`` lines of squeue or sacct.
-
-    ``element`` is '' for a plain job, the array index (``4``) or the pending
-    range (``[5-9%2]``) for array elements, ``+0`` for heterogeneous components.
-    """
-    rows: dict[str, dict[str, str]] = {}
-    for line in text.splitlines():
-        fields = line.strip().split(sep, 2) if sep else line.split(None, 1)
-        if len(fields) < 2:
-            continue
-        match = re.match(r"(\d+)(?:[_+](\S*))?$", fields[0].strip())
-        if not match:
-            continue
-        rows.setdefault(match.group(1), {})[match.group(2) or ""] = normalize_state(fields[1])
-    return rows
-
-
-# -- the batch types -----------------------------------------------------------------
+logger = logging.getLogger(__name__)
 
 
 class Slurm(Machine):
@@ -194,6 +52,8 @@ class Slurm(Machine):
     retry_delay_max = 60.0
     #: a non-transient squeue error this many polls in a row is raised
     max_query_failures = 3
+    #: settle COMPLETED jobs from tag files too (arrays: early elements may have left the queue unseen)
+    settle_completed_by_tags = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -228,32 +88,22 @@ class Slurm(Machine):
     # -- script --------------------------------------------------------------------
 
     def gen_script_header(self, job: Job) -> str:
-        res = job.resources
-        if res.strategy.get("customized_script_header_template_file"):
+        """``#SBATCH`` lines (see :mod:`dpdispatcher_slurm.header`); the template strategy replaces them."""
+        if header.uses_template(job.resources):
             return super().gen_script_header(job)
         lines = [
             self.shebang,
-            f"#SBATCH --nodes {res.number_node}",
-            f"#SBATCH --ntasks-per-node {res.cpu_per_node}",
+            *header.resource_lines(job.resources),
+            f"#SBATCH --job-name {self.job_name(job)}",
+            *self.gen_output_lines(job),
         ]
-        custom_gpu_line = res.kwargs.get("custom_gpu_line")
-        if custom_gpu_line:
-            lines.append(custom_gpu_line)
-        elif res.gpu_per_node > 0:
-            lines.append(f"#SBATCH --gres=gpu:{res.gpu_per_node}")
-        if res.queue_name:
-            lines.append(f"#SBATCH --partition {res.queue_name}")
-        lines.append(f"#SBATCH --job-name {self.job_name(job)}")
-        lines += self.gen_output_lines(job)
         return "\n".join(lines)
 
-    @staticmethod
-    def job_name(job: Job) -> str:
-        return f"dpd_{job.job_hash[:12]}"
+    job_name = staticmethod(header.job_name)
 
     def gen_output_lines(self, job: Job) -> list[str]:
         """Scheduler stdout/stderr in the job root (relative to the submit directory, which is it)."""
-        return [f"#SBATCH --output {job.job_hash}.out", f"#SBATCH --error {job.job_hash}.err"]
+        return header.output_lines(job)
 
     # -- submission ----------------------------------------------------------------
 
@@ -317,14 +167,9 @@ class Slurm(Machine):
 
     def _sbatch_many(self, jobs: list[Job]) -> tuple[list[str], str]:
         """sbatch ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        # --parsable prints "id" or "id;cluster": keep the id
-        commands = [
-            f"dpd_out=$(sbatch --parsable {' '.join([*args, shlex.quote(job.script_file_name)])}) "
-            '&& echo "${dpd_out%%;*}"'
-            for job, args in zip(jobs, self.sbatch_args(jobs))
-        ]
+        submits = [commands.sbatch(job.script_file_name, args) for job, args in zip(jobs, self.sbatch_args(jobs))]
         try:
-            return self.submit_and_record_many(jobs, commands), ""
+            return self.submit_and_record_many(jobs, submits), ""
         except SchedulerError as err:
             error = str(err)
         # the jobs before the refused one were accepted: their id files name a new id
@@ -340,7 +185,7 @@ class Slurm(Machine):
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
         # sbatch records the script's absolute physical path: compare with the job root as `pwd -P` sees it
-        result = self.context.run('pwd -P && squeue -h -u "$(id -un)" -o "%F|%T|%o"')
+        result = self.context.run(commands.my_jobs_with_scripts())
         if result.returncode != 0 or not result.stdout.strip():
             return ""
         physical, *lines = result.stdout.splitlines()
@@ -413,9 +258,6 @@ class Slurm(Machine):
             return JobStatus.finished
         return JobStatus.terminated  # the tag files decide
 
-    #: settle COMPLETED jobs from tag files too (arrays: early elements may have left the queue unseen)
-    settle_completed_by_tags = False
-
     def _squeue(self, ids: list[str]) -> dict[str, dict[str, str]] | None:
         """``{base id: {element: state}}`` for ``ids`` in ONE squeue call; None when Slurm did not answer.
 
@@ -425,9 +267,9 @@ class Slurm(Machine):
         if not ids:
             return {}
         if len(ids) <= self.query_chunk:
-            result = self.context.run(f"squeue -h -t all -r -o '%i %T' -j {','.join(ids)}")
+            result = self.context.run(commands.squeue(ids))
         else:
-            result = self.context.run("squeue -h -t all -r -o '%i %T' -u \"$(id -un)\"")
+            result = self.context.run(commands.squeue_mine())
         if result.returncode != 0:
             message = (result.stderr or result.stdout).strip()
             if "invalid job id" in message.lower():  # squeue -j with one id that left the queue
@@ -453,11 +295,10 @@ class Slurm(Machine):
             return {}
         rows: dict[str, dict[str, str]] = {}
         for start in range(0, len(ids), self.query_chunk):
-            chunk = ",".join(ids[start : start + self.query_chunk])
-            result = self.context.run(f"sacct -X -P -n -o JobID,State,ExitCode -j {chunk}")
+            result = self.context.run(commands.sacct(ids[start : start + self.query_chunk]))
             if result.returncode != 0:
                 message = (result.stderr or result.stdout).strip()
-                if "accounting storage is disabled" in message.lower() or "slurmdbd" in message.lower():
+                if commands.keeps_no_accounting(message):
                     logger.info("Slurm keeps no accounting here; settling ended jobs from their tag files")
                     self._accounting = False
                 else:
@@ -515,117 +356,12 @@ class Slurm(Machine):
         """One scancel for all ``jobs`` (array jobs: every element)."""
         ids = [b for b in (base_id(job.job_id) for job in jobs) if b]
         for start in range(0, len(ids), self.query_chunk):
-            self.context.run("scancel " + " ".join(ids[start : start + self.query_chunk]))
+            self.context.run(commands.scancel(ids[start : start + self.query_chunk]))
 
     def describe_failure(self, job: Job) -> str:
         state = self._final_state.get(job.job_hash) or self._state_from_output(job)
-        if not state or state == "COMPLETED":
-            return ""
-        words = FAILURE_WORDS.get(state, f"ended in state {state}")
-        return f"Slurm job {job.job_id} {words} ({state})"
+        return describe_state(job.job_id, state)
 
     def _state_from_output(self, job: Job) -> str:
         """What slurmstepd wrote into the job's output when it ended the job, if anything."""
-        result = self.context.run(f"cat {job.job_hash}*.err {job.job_hash}*.out 2>/dev/null | grep -a 'slurmstepd'")
-        for pattern, state in STEPD_PATTERNS:
-            if pattern in result.stdout:
-                return state
-        return ""
-
-
-class SlurmJobArray(Slurm):
-    """Each Job is one Slurm job array; element ``i`` runs the ``i``-th slice of ``slurm_job_size`` tasks.
-
-    A resubmission runs only the elements whose tasks did not all finish.
-    """
-
-    settle_completed_by_tags = True
-
-    @classmethod
-    def kwargs_subfields(cls) -> list:
-        from dargs import Argument
-
-        return [
-            *super().kwargs_subfields(),
-            Argument(
-                "slurm_job_size",
-                int,
-                optional=True,
-                default=1,
-                doc="Number of tasks in a Slurm job array element",
-            ),
-        ]
-
-    @staticmethod
-    def elements(job: Job) -> list[list[Any]]:
-        size = max(int(job.resources.kwargs.get("slurm_job_size") or 1), 1)
-        tasks = job.job_task_list
-        return [tasks[i : i + size] for i in range(0, len(tasks), size)]
-
-    def gen_script_header(self, job: Job) -> str:
-        header = super().gen_script_header(job)
-        if job.resources.strategy.get("customized_script_header_template_file"):
-            return header
-        return header + f"\n#SBATCH --array=0-{len(self.elements(job)) - 1}"
-
-    def gen_output_lines(self, job: Job) -> list[str]:
-        return [f"#SBATCH --output {job.job_hash}_%a.out", f"#SBATCH --error {job.job_hash}_%a.err"]
-
-    def gen_script_command(self, job: Job) -> str:
-        branches = ['case "${SLURM_ARRAY_TASK_ID:-}" in']
-        for index, tasks in enumerate(self.elements(job)):
-            part = super().gen_script_command(SimpleNamespace(resources=job.resources, job_task_list=tasks))
-            mine = " ".join(task.task_hash for task in tasks)
-            branches.append(f"{index})\ndpd_mine='{mine}'\n{part.rstrip()}\n;;")
-        branches.append('*)\necho "array index ${SLURM_ARRAY_TASK_ID:-(none)} is not one of this job" >&2\nexit 2\n;;')
-        branches.append("esac")
-        return "\n".join(branches)
-
-    def gen_script_end(self, job: Job) -> str:
-        all_hashes = " ".join(task.task_hash for task in job.job_task_list)
-        lines = [
-            "wait",
-            'cd "$REMOTE_ROOT" || exit 1',
-            "dpd_failed=0",
-            "for dpd_t in $dpd_mine; do",
-            '  [ -f "${dpd_t}_task_tag_finished" ] || dpd_failed=1',
-            "done",
-            "# the element that sees every task of the array finished leaves the job tag",
-            "dpd_all=1",
-            f"for dpd_t in {all_hashes}; do",
-            '  [ -f "${dpd_t}_task_tag_finished" ] || { dpd_all=0; break; }',
-            "done",
-            f'if [ "$dpd_all" -eq 1 ]; then touch {job.finish_tag}; fi',
-            *job.resources.append_script,
-            'exit "$dpd_failed"',
-        ]
-        return "\n".join(lines) + "\n"
-
-    def unfinished_elements(self, job: Job, present: set[str] | None = None) -> list[int]:
-        """Indices of the elements with a task not finished yet (``present``: the task tags that exist)."""
-        elements = self.elements(job)
-        if present is None:
-            present = self.context.files_exist([t.finish_tag for t in job.job_task_list])
-        return [i for i, tasks in enumerate(elements) if not all(t.finish_tag in present for t in tasks)]
-
-    def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
-        present = self.context.files_exist([t.finish_tag for job in jobs for t in job.job_task_list])
-        args = []
-        for job in jobs:
-            todo = self.unfinished_elements(job, present) or [0]  # nothing left: element 0 only leaves the job tag
-            args.append([f"--array={_ranges(todo)}"])
-        return args
-
-
-def _ranges(indices: list[int]) -> str:
-    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
-    parts = []
-    start = prev = indices[0]
-    for i in [*indices[1:], None]:
-        if i is not None and i == prev + 1:
-            prev = i
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if i is not None:
-            start = prev = i
-    return ",".join(parts)
+        return state_from_stepd(self.context.run(commands.stepd_lines(job.job_hash)).stdout)
