@@ -143,6 +143,17 @@ def test_array_header_and_case_per_element(tmp_path):
         assert task.command in script
 
 
+def test_array_script_names_the_core_tag_files(tmp_path):
+    machine, _, jobs = make_jobs(tmp_path, "SlurmJobArray", n=3, group_size=3, kwargs={"slurm_job_size": 2})
+    (job,) = jobs
+    script = machine.gen_script(job)
+    for tasks in machine.elements(job):
+        assert "dpd_mine=" + shlex.quote(" ".join(t.finish_tag for t in tasks)) in script.splitlines()
+    assert f"for dpd_f in {' '.join(t.finish_tag for t in job.job_task_list)}; do" in script.splitlines()
+    assert f"touch {job.finish_tag}" in script
+    assert "${dpd_t}_task_tag_finished" not in script
+
+
 def test_ranges():
     assert index_ranges([0]) == "0"
     assert index_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -54,49 +55,50 @@ class SlurmJobArray(Slurm):
         return header.output_lines(job, array=True)
 
     def gen_script_command(self, job: Job) -> str:
+        """A ``case`` on the array index: each element runs its own tasks and names their tags in ``dpd_mine``."""
         branches = ['case "${SLURM_ARRAY_TASK_ID:-}" in']
         for index, tasks in enumerate(self.elements(job)):
             part = super().gen_script_command(SimpleNamespace(resources=job.resources, job_task_list=tasks))
-            mine = " ".join(task.task_hash for task in tasks)
-            branches.append(f"{index})\ndpd_mine='{mine}'\n{part.rstrip()}\n;;")
+            mine = shlex.quote(" ".join(task.finish_tag for task in tasks))
+            branches.append(f"{index})\ndpd_mine={mine}\n{part.rstrip()}\n;;")
         branches.append('*)\necho "array index ${SLURM_ARRAY_TASK_ID:-(none)} is not one of this job" >&2\nexit 2\n;;')
         branches.append("esac")
         return "\n".join(branches)
 
     def gen_script_end(self, job: Job) -> str:
-        all_hashes = " ".join(task.task_hash for task in job.job_task_list)
+        """Exit non-zero if a task of this element failed; the element that sees every task done tags the job."""
+        all_tags = " ".join(shlex.quote(task.finish_tag) for task in job.job_task_list)
         lines = [
             "wait",
             'cd "$REMOTE_ROOT" || exit 1',
             "dpd_failed=0",
-            "for dpd_t in $dpd_mine; do",
-            '  [ -f "${dpd_t}_task_tag_finished" ] || dpd_failed=1',
+            "for dpd_f in $dpd_mine; do",
+            '  [ -f "$dpd_f" ] || dpd_failed=1',
             "done",
             "# the element that sees every task of the array finished leaves the job tag",
             "dpd_all=1",
-            f"for dpd_t in {all_hashes}; do",
-            '  [ -f "${dpd_t}_task_tag_finished" ] || { dpd_all=0; break; }',
+            f"for dpd_f in {all_tags}; do",
+            '  [ -f "$dpd_f" ] || { dpd_all=0; break; }',
             "done",
-            f'if [ "$dpd_all" -eq 1 ]; then touch {job.finish_tag}; fi',
+            f'if [ "$dpd_all" -eq 1 ]; then touch {shlex.quote(job.finish_tag)}; fi',
             *job.resources.append_script,
             'exit "$dpd_failed"',
         ]
         return "\n".join(lines) + "\n"
 
-    def unfinished_elements(self, job: Job, present: set[str] | None = None) -> list[int]:
-        """Indices of the elements with a task not finished yet (``present``: the task tags that exist)."""
-        elements = self.elements(job)
-        if present is None:
-            present = self.context.files_exist([t.finish_tag for t in job.job_task_list])
-        return [i for i, tasks in enumerate(elements) if not all(t.finish_tag in present for t in tasks)]
+    # -- submission ------------------------------------------------------------------
+
+    def unfinished_elements(self, job: Job, finished: set[str] | None = None) -> list[int]:
+        """Indices of the elements with a task not finished yet (``finished``: hashes of the finished tasks)."""
+        if finished is None:
+            finished = {task.task_hash for task in self.finished_tasks(job.job_task_list)}
+        return [i for i, tasks in enumerate(self.elements(job)) if not all(t.task_hash in finished for t in tasks)]
 
     def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
-        present = self.context.files_exist([t.finish_tag for job in jobs for t in job.job_task_list])
-        args = []
-        for job in jobs:
-            todo = self.unfinished_elements(job, present) or [0]  # nothing left: element 0 only leaves the job tag
-            args.append([f"--array={index_ranges(todo)}"])
-        return args
+        """``--array=`` with the unfinished elements of each job (one existence query for all)."""
+        finished = {task.task_hash for task in self.finished_tasks([t for job in jobs for t in job.job_task_list])}
+        # nothing left: element 0 only leaves the job tag
+        return [[f"--array={index_ranges(self.unfinished_elements(job, finished) or [0])}"] for job in jobs]
 
 
 def index_ranges(indices: list[int]) -> str:
