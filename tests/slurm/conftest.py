@@ -124,6 +124,11 @@ class SlurmCommands:
     def fail(self, cmd: str, n: int, message: str) -> None:
         (self.faults / cmd).write_text(f"{n}\n{message}\n")
 
+    def faults_left(self, cmd: str) -> int:
+        """How many of the failures asked for with :meth:`fail` have not happened yet."""
+        fault = self.faults / cmd
+        return int(fault.read_text().split("\n", 1)[0]) if fault.exists() else 0
+
 
 @pytest.fixture
 def slurm_commands(slurm_cluster, tmp_path, monkeypatch) -> SlurmCommands:

@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -87,6 +88,46 @@ def count_polls(machine: Machine) -> list[int]:
 
     machine.check_statuses = counted
     return polls
+
+
+def job_id_files(remote: Path) -> list[str]:
+    return glob.glob(str(remote / "*" / "*_job_id"))
+
+
+def slow_task_started(remote: Path, slow: str, quick: str) -> Callable[[], bool]:
+    """True once task dir ``slow`` logged its first run and the two task dirs of glob ``quick`` their output."""
+
+    def ready() -> bool:
+        return bool(
+            glob.glob(str(remote / "*" / slow / "runs.txt"))
+            and len(glob.glob(str(remote / "*" / quick / "out.txt"))) == 2
+        )
+
+    return ready
+
+
+class OutsideCancel:
+    """``scancel`` the run's job from another thread, as a user would, once ``ready()`` holds and its id is recorded.
+
+    ``target(job_id)`` is what scancel is given (e.g. one array element); :meth:`join` returns it once done.
+    """
+
+    def __init__(self, remote: Path, what: str, ready=lambda: True, target=lambda job_id: job_id) -> None:
+        self.cancelled: list[str] = []
+        self._args = (remote, what, ready, target)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        remote, what, ready, target = self._args
+        wait_for(lambda: ready() and job_id_files(remote), what)
+        name = target(Path(job_id_files(remote)[0]).read_text().strip())
+        subprocess.run(["scancel", name], check=True, timeout=30)
+        self.cancelled.append(name)
+
+    def join(self) -> list[str]:
+        self.thread.join(timeout=BOUND)
+        return self.cancelled
 
 
 COPY = "cat in.txt > out.txt"
@@ -187,26 +228,9 @@ def test_job_cancelled_outside_is_resubmitted_and_only_unfinished_tasks_rerun(sl
     quick = "echo run >> runs.txt; " + COPY
     submission = make_submission(machine, [quick, quick, slow_once], group_size=3, para_deg=3)
     remote = tmp_path / "remote"
-    cancelled: list[str] = []
-
-    def cancel_when_slow_task_runs():
-        def ready():
-            return (
-                glob.glob(str(remote / "*" / "t2" / "runs.txt"))
-                and len(glob.glob(str(remote / "*" / "t[01]" / "out.txt"))) == 2
-                and glob.glob(str(remote / "*" / "*_job_id"))
-            )
-
-        wait_for(ready, "the slow task to start")
-        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
-        subprocess.run(["scancel", job_id], check=True, timeout=30)
-        cancelled.append(job_id)
-
-    canceller = threading.Thread(target=cancel_when_slow_task_runs, daemon=True)
-    canceller.start()
+    canceller = OutsideCancel(remote, "the slow task to start", slow_task_started(remote, "t2", "t[01]"))
     submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
-    canceller.join(timeout=BOUND)
-    assert cancelled, "the job was never cancelled"
+    assert canceller.join(), "the job was never cancelled"
     assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
     assert slurm_commands.count("sbatch") == 2
     runs = [(remote / submission.submission_hash / f"t{i}" / "runs.txt").read_text() for i in range(3)]
@@ -271,13 +295,18 @@ def test_transient_errors_are_retried_and_the_run_goes_on(slurm_commands, tmp_pa
     polls = count_polls(machine)
     original_check = machine.check_statuses
 
+    armed: list[int] = []
+
     def fail_first_squeue(jobs):
         if len(polls) == 1:
             slurm_commands.fail("squeue", 1, "squeue: error: Unable to contact slurm controller (connect failure)")
+            armed.append(len(polls))
         return original_check(jobs)
 
     machine.check_statuses = fail_first_squeue
     submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert armed, "the run ended before a second poll: the squeue failure was never tried"
+    assert slurm_commands.faults_left("squeue") == 0 and slurm_commands.faults_left("sbatch") == 0
     assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
     # 2 refused + 3 accepted; the refused ones were checked for a job that landed anyway (squeue -u)
     assert slurm_commands.count("sbatch") == 5
@@ -301,18 +330,10 @@ def test_qos_limit_refusal_is_retried(slurm_commands, tmp_path):
 def test_cancelled_job_is_named_in_the_error(slurm_commands, tmp_path):
     machine = slurm_machine(tmp_path, retry_count=0)
     submission = make_submission(machine, ["sleep 300"])
-    remote = tmp_path / "remote"
-
-    def cancel():
-        wait_for(lambda: glob.glob(str(remote / "*" / "*_job_id")), "the job id")
-        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
-        subprocess.run(["scancel", job_id], check=True, timeout=30)
-
-    canceller = threading.Thread(target=cancel, daemon=True)
-    canceller.start()
+    canceller = OutsideCancel(tmp_path / "remote", "the job id")
     with pytest.raises(SubmissionFailedError) as err:
         submission.run_submission(check_interval=CHECK_INTERVAL)
-    canceller.join(timeout=BOUND)
+    assert canceller.join(), "the job was never cancelled"
     assert "was cancelled" in str(err.value)
 
 
@@ -337,6 +358,8 @@ def test_more_jobs_than_a_chunk_still_one_squeue_per_poll(slurm_commands, tmp_pa
     assert outputs(machine, 8) == [f"input {i}\n" for i in range(8)]
     assert slurm_commands.count("squeue") == len(polls)
     assert any(n > 3 for n in polls)
+    for call, n in zip(slurm_commands.calls("squeue"), polls):
+        assert ("-u " in call) == (n > 3), call  # named ids up to a chunk, the user's queue beyond
 
 
 def test_array_element_cancelled_outside_reruns_only_that_element(slurm_commands, tmp_path):
@@ -345,31 +368,22 @@ def test_array_element_cancelled_outside_reruns_only_that_element(slurm_commands
     quick = "echo run >> runs.txt; " + COPY
     submission = make_submission(machine, [quick, slow_once, quick], group_size=3, kwargs={"slurm_job_size": 1})
     remote = tmp_path / "remote"
-    cancelled: list[str] = []
 
-    def cancel_the_slow_element():
-        def ready():
-            return (
-                glob.glob(str(remote / "*" / "t1" / "runs.txt"))
-                and len(glob.glob(str(remote / "*" / "t[02]" / "out.txt"))) == 2
-                and glob.glob(str(remote / "*" / "*_job_id"))
-            )
-
-        wait_for(ready, "the slow element to start")
+    def slow_index() -> int:
         (job,) = submission.belonging_jobs
-        index = next(i for i, tasks in enumerate(machine.elements(job)) if tasks[0].command == slow_once)
-        job_id = Path(glob.glob(str(remote / "*" / "*_job_id"))[0]).read_text().strip()
-        subprocess.run(["scancel", f"{job_id}_{index}"], check=True, timeout=30)
-        cancelled.append(str(index))
+        return next(i for i, tasks in enumerate(machine.elements(job)) if tasks[0].command == slow_once)
 
-    canceller = threading.Thread(target=cancel_the_slow_element, daemon=True)
-    canceller.start()
+    canceller = OutsideCancel(
+        remote,
+        "the slow element to start",
+        slow_task_started(remote, "t1", "t[02]"),
+        target=lambda job_id: f"{job_id}_{slow_index()}",
+    )
     submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
-    canceller.join(timeout=BOUND)
-    assert cancelled, "the element was never cancelled"
+    assert canceller.join(), "the element was never cancelled"
     assert outputs(machine, 3) == [f"input {i}\n" for i in range(3)]
     calls = slurm_commands.calls("sbatch")
-    assert len(calls) == 2 and calls[1].startswith(f"--parsable --array={cancelled[0]} ")
+    assert len(calls) == 2 and calls[1].startswith(f"--parsable --array={slow_index()} ")
     runs = [(remote / submission.submission_hash / f"t{i}" / "runs.txt").read_text() for i in range(3)]
     assert runs == ["run\n", "run\nrun\n", "run\n"]
 
