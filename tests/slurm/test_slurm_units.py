@@ -23,6 +23,7 @@ from dpdispatcher_slurm import (
     normalize_state,
     parse_rows,
 )
+from dpdispatcher_slurm.commands import may_have_landed
 
 
 class ScriptedContext(BaseContext):
@@ -206,6 +207,9 @@ def test_transient_messages():
     assert is_transient("sbatch: error: AssocMaxSubmitJobLimit")
     assert is_transient("Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)")
     assert not is_transient("sbatch: error: invalid partition specified: nope")
+    assert may_have_landed("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation")
+    assert not may_have_landed("sbatch: error: QOSMaxSubmitJobPerUserLimit")
+    assert not may_have_landed("sbatch: error: invalid partition specified: nope")
 
 
 # -- status queries -----------------------------------------------------------------------
@@ -387,3 +391,5 @@ def test_a_refusal_mid_batch_is_retried_for_the_rest_only(tmp_path):
     context.answer("sbatch", call=sbatch)
     assert machine.submit_jobs(jobs) == ["20", "21", "22", "23"]
     assert calls == [4, 2]
+    # a submit limit is a plain "no": the queue is not searched for a job that landed anyway
+    assert not any(c.startswith("pwd -P") for c in context.commands)

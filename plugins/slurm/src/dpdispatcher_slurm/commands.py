@@ -30,6 +30,15 @@ TRANSIENT_ERRORS = (
     "try again",
 )
 
+#: those of :data:`TRANSIENT_ERRORS` where Slurm answered "no" (a submit limit), so the job surely did not land
+LIMIT_REFUSALS = (
+    "qosmaxsubmitjob",
+    "assocmaxsubmitjob",
+    "maxsubmitjob",
+    "qosmaxjobsperuser",
+    "job violates accounting/qos policy",
+)
+
 #: stderr fragments (lower case) of a cluster that keeps no accounting
 NO_ACCOUNTING = ("accounting storage is disabled", "slurmdbd")
 
@@ -37,6 +46,12 @@ NO_ACCOUNTING = ("accounting storage is disabled", "slurmdbd")
 def is_transient(message: str) -> bool:
     low = message.lower()
     return any(fragment in low for fragment in TRANSIENT_ERRORS)
+
+
+def may_have_landed(message: str) -> bool:
+    """Whether a transient sbatch failure may hide a job the controller accepted (a lost answer, not a "no")."""
+    low = message.lower()
+    return is_transient(message) and not any(fragment in low for fragment in LIMIT_REFUSALS)
 
 
 def keeps_no_accounting(message: str) -> bool:

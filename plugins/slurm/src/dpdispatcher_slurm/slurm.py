@@ -137,7 +137,8 @@ class Slurm(Machine):
                     f"Slurm refused job {job.job_hash}: {error or 'no job id returned'}"
                     + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else "")
                 )
-            landed = self._find_submitted(job)  # a timeout may hide a job the controller did accept
+            # a timeout may hide a job the controller did accept (a submit limit is a plain "no": no need to look)
+            landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
             if landed:
                 logger.info("sbatch of job %s timed out but Slurm accepted it as %s", job.job_hash, landed)
                 self.context.write_file(job.job_id_file, landed + "\n")
