@@ -282,6 +282,14 @@ def test_invalid_job_id_means_gone(tmp_path):
     assert machine.check_statuses(jobs) == [JobStatus.finished]
 
 
+def test_invalid_job_id_keeps_the_jobs_squeue_did_list(tmp_path):
+    machine, context, jobs = make_jobs(tmp_path, n=2, group_size=1)
+    with_ids(jobs)
+    context.answer("squeue", 1, stdout="100 RUNNING\n", stderr="slurm_load_jobs error: Invalid job id specified")
+    context.answer("sacct", 1, stderr="Slurm accounting storage is disabled")
+    assert machine.check_statuses(jobs) == [JobStatus.running, JobStatus.terminated]
+
+
 def test_long_id_lists_still_take_one_squeue(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=7, group_size=1)
     machine.query_chunk = 3

@@ -271,11 +271,9 @@ class Slurm(Machine):
             result = self.context.run(commands.squeue(ids))
         else:
             result = self.context.run(commands.squeue_mine())
-        if result.returncode != 0:
-            message = (result.stderr or result.stdout).strip()
-            if "invalid job id" in message.lower():  # squeue -j with one id that left the queue
-                self._query_failures = 0
-                return {}
+        message = (result.stderr or result.stdout).strip()
+        # "invalid job id": an id named with -j left the queue; the rows printed for the others still count
+        if result.returncode != 0 and "invalid job id" not in message.lower():
             if is_transient(message):
                 logger.warning("Slurm did not answer (%s); asking again later", message)
                 return None
