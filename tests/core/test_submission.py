@@ -312,3 +312,25 @@ def test_a_scheduler_that_refuses_for_now_is_asked_again_at_the_next_poll(tmp_pa
     assert outputs(machine, 3) == ["0\n", "1\n", "2\n"]
     assert "trying again at the next poll" in caplog.text
     assert all(job.fail_count == 0 for job in submission.belonging_jobs)
+
+
+def test_jobs_accepted_before_a_refusal_are_registered_not_submitted_again(tmp_path):
+    from dpdispatcher.errors import SchedulerBusyError
+
+    machine = local_machine(tmp_path)
+    submit_jobs = machine.submit_jobs
+    batches = []
+
+    def accept_one_then_refuse(jobs):
+        batches.append(len(jobs))
+        if len(batches) == 1:
+            ids = submit_jobs(jobs[:1])
+            raise SchedulerBusyError("submit limit reached", submitted=ids)
+        return submit_jobs(jobs)
+
+    machine.submit_jobs = accept_one_then_refuse
+    submission = copy_submission(machine, n=3, group_size=1, command="echo run >> ../runs; cp in.txt out.txt")
+    submission.run_submission(check_interval=0.1, clean=False)
+    assert batches == [3, 2]
+    assert (Path(machine.context.remote_root) / "runs").read_text() == "run\n" * 3
+    assert outputs(machine, 3) == ["0\n", "1\n", "2\n"]

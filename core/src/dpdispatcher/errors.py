@@ -1,5 +1,7 @@
 """Exceptions a user may see. Each message says what went wrong and what to do."""
 
+from __future__ import annotations
+
 
 class DispatcherError(Exception):
     """Base class of every error raised on purpose by dpdispatcher."""
@@ -37,7 +39,15 @@ class SubmissionFailedError(DispatcherError, RuntimeError):
 
 
 class SchedulerError(DispatcherError, RuntimeError):
-    """The scheduler refused a command or answered something unexpected."""
+    """The scheduler refused a command or answered something unexpected.
+
+    When submitting several jobs stopped at a refused one, ``submitted`` holds the
+    ids of the jobs accepted before it, in order.
+    """
+
+    def __init__(self, message: str, submitted: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.submitted = list(submitted or [])
 
 
 class SchedulerBusyError(SchedulerError):

@@ -311,19 +311,25 @@ class Machine:
             raise SchedulerError(
                 f"{type(self).__name__} could not submit job {failed.job_hash}: "
                 f"{(result.stderr or result.stdout).strip() or 'no job id returned'}"
-                + (f" ({len(job_ids)} job(s) before it were submitted)" if job_ids else "")
+                + (f" ({len(job_ids)} job(s) before it were submitted)" if job_ids else ""),
+                submitted=job_ids[: len(jobs) - 1],
             )
         return job_ids
 
     def adopt_submitted(self, jobs: list[Job]) -> dict[str, str]:
-        """Job ids recorded remotely for ``jobs`` that the local record lacks (one existence query)."""
-        present = self.context.files_exist([job.job_id_file for job in jobs])
+        """Job ids recorded remotely for ``jobs`` (job hash -> id), read in one command."""
+        if not jobs:
+            return {}
+        reads = [
+            f'[ ! -s {shlex.quote(job.job_id_file)} ] || printf "%s %s\\n" {job.job_hash} "$(cat {shlex.quote(job.job_id_file)})"'
+            for job in jobs
+        ]
+        result = self.context.run("; ".join(reads) + "; true")
         found = {}
-        for job in jobs:
-            if job.job_id_file in present:
-                job_id = self.context.read_file(job.job_id_file).strip()
-                if job_id:
-                    found[job.job_hash] = job_id
+        for line in result.stdout.splitlines():
+            job_hash, _, job_id = line.partition(" ")
+            if job_id.strip():
+                found[job_hash] = job_id.strip()
         return found
 
     # -- status ----------------------------------------------------------------

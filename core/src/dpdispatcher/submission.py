@@ -408,9 +408,12 @@ class Submission:
             return False
         try:
             job_ids = self.machine.submit_jobs(to_submit)
-        except SchedulerError:
-            for job in retried:  # not a new failure: the resubmission never happened
-                job.fail_count -= 1
+        except SchedulerError as err:
+            for job, job_id in zip(to_submit, err.submitted):  # accepted before the refusal
+                self._registered(job, job_id)
+            for job in retried:
+                if job.job_state == JobStatus.terminated:  # not a new failure: it was never resubmitted
+                    job.fail_count -= 1
             raise
         for job, job_id in zip(to_submit, job_ids):
             self._registered(job, job_id)
@@ -422,7 +425,6 @@ class Submission:
             return self.handle_unexpected_submission_state()
         except SchedulerBusyError as err:
             logger.warning("%s; trying again at the next poll", err)
-            self._adopt_unrecorded_jobs()  # the jobs accepted before the refusal
             return True
 
     def submit_job(self, job: Job) -> None:

@@ -135,7 +135,8 @@ class Slurm(Machine):
             if not is_transient(error):
                 raise SchedulerError(
                     f"Slurm refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else "")
+                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
+                    submitted=ids,
                 )
             # a timeout may hide a job the controller did accept (a submit limit is a plain "no": no need to look)
             landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
@@ -150,7 +151,8 @@ class Slurm(Machine):
             attempt += 1
             if attempt > self.submit_retries:  # the core asks again at its next poll
                 raise SchedulerBusyError(
-                    f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}"
+                    f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
+                    submitted=ids,
                 )
             logger.warning(
                 "sbatch of job %s refused for now (%s); retry %d/%d in %.1f s",
@@ -171,17 +173,8 @@ class Slurm(Machine):
         submits = [commands.sbatch(job.script_file_name, args) for job, args in zip(jobs, self.sbatch_args(jobs))]
         try:
             return self.submit_and_record_many(jobs, submits), ""
-        except SchedulerError as err:
-            error = str(err)
-        # the jobs before the refused one were accepted: their id files name a new id
-        recorded = self.adopt_submitted(jobs)
-        accepted = []
-        for job in jobs:
-            new_id = recorded.get(job.job_hash, "")
-            if not new_id or new_id == job.job_id:
-                break
-            accepted.append(new_id)
-        return accepted, error
+        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
+            return err.submitted, str(err)
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
