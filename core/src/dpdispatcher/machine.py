@@ -33,14 +33,14 @@ if TYPE_CHECKING:
 
 SCRIPT_FUNCTIONS = """\
 dpd_task_done() {{
-  # $1: exit code, $2: task hash, $3: errlog relative to the job root (may be empty)
+  # $1: exit code, $2: finished tag, $3: fail file, $4: errlog relative to the job root (may be empty)
   # builtins only ( : > instead of touch): this runs once per task
   if [ "$1" -eq 0 ]; then
-    [ ! -e "$REMOTE_ROOT/$2_task_fail" ] || rm -f "$REMOTE_ROOT/$2_task_fail"
-    : > "$REMOTE_ROOT/$2_task_tag_finished"
+    [ ! -e "$REMOTE_ROOT/$3" ] || rm -f "$REMOTE_ROOT/$3"
+    : > "$REMOTE_ROOT/$2"
   else
-    {{ echo "exit code $1"; if [ -n "$3" ] && [ -f "$REMOTE_ROOT/$3" ]; then tail -c 4000 "$REMOTE_ROOT/$3"; fi; }} \\
-      > "$REMOTE_ROOT/$2_task_fail"
+    {{ echo "exit code $1"; if [ -n "$4" ] && [ -f "$REMOTE_ROOT/$4" ]; then tail -c 4000 "$REMOTE_ROOT/$4"; fi; }} \\
+      > "$REMOTE_ROOT/$3"
   fi
 }}
 """
@@ -56,10 +56,10 @@ dpd_throttle() {{
 
 TASK_TEMPLATE = """\
 # task {index}: {task_work_path}
-{throttle}if [ ! -f {task_hash}_task_tag_finished ]; then
+{throttle}if [ ! -f {finish_tag} ]; then
   ( cd {task_dir} && {{ {cuda}{command}
   }} 1>>{outlog} 2>>{errlog} )
-  dpd_task_done $? {task_hash} {errlog_rel}
+  dpd_task_done $? {finish_tag} {fail_file} {errlog_rel}
 fi{background}
 {wait_time}"""
 
@@ -67,8 +67,8 @@ SCRIPT_END = """\
 wait
 cd "$REMOTE_ROOT" || exit 1
 dpd_failed=0
-for dpd_t in {task_hashes}; do
-  [ -f "${{dpd_t}}_task_tag_finished" ] || dpd_failed=1
+for dpd_t in {finish_tags}; do
+  [ -f "$dpd_t" ] || dpd_failed=1
 done
 if [ "$dpd_failed" -eq 0 ]; then touch {job_hash}_job_tag_finished; fi
 {append_script}
@@ -247,7 +247,8 @@ class Machine:
                     index=index,
                     task_work_path=task_dir.replace("\n", " "),
                     throttle="dpd_throttle\n" if parallel else "",
-                    task_hash=task.task_hash,
+                    finish_tag=shlex.quote(task.finish_tag),
+                    fail_file=shlex.quote(task.fail_file),
                     task_dir=shlex.quote(task_dir),
                     cuda=self.gen_command_env_cuda_devices(res, index),
                     command=task.command,
@@ -265,7 +266,7 @@ class Machine:
 
     def gen_script_end(self, job: Job) -> str:
         return SCRIPT_END.format(
-            task_hashes=" ".join(t.task_hash for t in job.job_task_list),
+            finish_tags=" ".join(shlex.quote(t.finish_tag) for t in job.job_task_list),
             job_hash=job.job_hash,
             append_script="\n".join(job.resources.append_script),
         )
