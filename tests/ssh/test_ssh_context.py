@@ -194,9 +194,11 @@ def test_execute_command_runs_after_each_connect(tmp_path, sshd):
 
 
 def test_failing_execute_command_is_an_error(tmp_path, sshd):
-    context = ssh_context(tmp_path, sshd.profile(execute_command="exit 5"))
+    marker = tmp_path / "runs.log"
+    context = ssh_context(tmp_path, sshd.profile(execute_command=f"echo run >> {marker}; exit 5"))
     with pytest.raises(SSHConnectionError, match="execute_command"):
         whoami(context)
+    assert marker.read_text().splitlines() == ["run"]  # not retried: reconnecting cannot make it pass
 
 
 def test_unreachable_port_fails_fast_with_a_clear_error(tmp_path, sshd):
@@ -316,6 +318,18 @@ def test_unchanged_files_are_not_sent_again(bound):
     after = (remote / "t" / "same.txt").stat()
     assert (after.st_ino, after.st_ctime_ns) == (before.st_ino, before.st_ctime_ns)  # not rewritten
     assert (remote / "t" / "edited.txt").read_text() == "v2"
+
+
+def test_local_error_during_a_transfer_is_raised_at_once_not_retried(bound):
+    start = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        bound.upload_files(["not here.txt"])
+    assert time.monotonic() - start < 10  # no reconnect-and-retry rounds with backoff
+    assert bound.session.connections_opened == 1
+    Path(bound.local_root).mkdir(parents=True, exist_ok=True)
+    (Path(bound.local_root) / "here.txt").write_text("ok")
+    bound.upload_files(["here.txt"])  # the connection is still usable
+    assert (Path(bound.remote_root) / "here.txt").read_text() == "ok"
 
 
 def test_remote_symlink_out_of_the_root_comes_back_as_content(bound, tmp_path):

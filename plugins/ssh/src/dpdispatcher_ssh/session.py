@@ -46,12 +46,32 @@ class SSHAuthenticationError(SSHConnectionError):
     """Every authentication method failed: retrying will not help."""
 
 
+class RemoteSetupError(SSHConnectionError):
+    """remote_profile/execute_command failed after connecting: retrying will not help."""
+
+
 class CommandTimeout(DispatcherError, TimeoutError):
     """A command did not finish within its timeout (the connection itself is fine)."""
 
 
 class _ConnectionLost(Exception):
     """The connection broke while an operation was in progress (retryable)."""
+
+
+class _RemoteEnded(Exception):
+    """The remote command exited before reading all of its stdin (its status and stderr say why)."""
+
+
+class _LocalError(Exception):
+    """A local failure inside a stream callback (e.g. a missing file, a refused archive member).
+
+    It is raised to the caller as the original exception: the connection is fine
+    and retrying would fail the same way.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 #: errors that mean "the connection is gone": reconnect and retry
@@ -61,6 +81,7 @@ _FATAL = (
     CommandTimeout,
     HostKeyError,
     SSHAuthenticationError,
+    RemoteSetupError,
     ConfigError,
     paramiko.AuthenticationException,
     socket.gaierror,
@@ -146,7 +167,7 @@ class SSHSession:
         with self._lock:
             if self.connected:
                 return self._transport
-            return self._with_retry(lambda: self._transport_or_connect(), "connect")
+            return self._with_retry(self._transport_or_connect, "connect")
 
     def _transport_or_connect(self) -> paramiko.Transport:
         if not self.connected:
@@ -198,7 +219,7 @@ class SSHSession:
         if self.execute_command:
             result = self._exec_once(self.execute_command, None, None, self.timeout * 6, cwd=None)
             if result.returncode != 0:
-                raise SSHConnectionError(
+                raise RemoteSetupError(
                     f"remote_profile/execute_command failed on {self.where} with exit code {result.returncode}: "
                     f"{result.stderr.decode(errors='replace').strip()[-2000:]}"
                 )
@@ -284,6 +305,11 @@ class SSHSession:
                 answers.append("")
         return answers
 
+    def _can_answer(self, method: str) -> bool:
+        if method == "password":
+            return self._password is not None
+        return self._password is not None or bool(self._totp_secret)
+
     def _authenticate(self, transport: paramiko.Transport) -> None:
         user = self.username
         try:
@@ -313,33 +339,28 @@ class SSHSession:
                     return
                 allowed = list(remaining)  # partial success: the server wants a second factor
                 break
-        if self._password is not None and "password" in allowed and not self._totp_secret:
-            tried.append("password")
+        # with a TOTP secret the password goes through keyboard-interactive (PAM asks for both)
+        pending = ["keyboard-interactive", "password"] if self._totp_secret else ["password", "keyboard-interactive"]
+        while True:
+            method = next((m for m in pending if m in allowed and self._can_answer(m)), None)
+            if method is None:
+                break
+            pending.remove(method)
             try:
-                remaining = transport.auth_password(user, self._password)
-                if transport.is_authenticated():
-                    return
-                allowed = list(remaining)
+                if method == "password":
+                    tried.append("password")
+                    remaining = transport.auth_password(user, self._password)
+                else:
+                    tried.append("keyboard-interactive" + (" (password + one-time code)" if self._totp_secret else ""))
+                    remaining = transport.auth_interactive(user, self._answer_prompts)
             except paramiko.BadAuthenticationType as err:
                 allowed = list(err.allowed_types)
+                continue
             except paramiko.AuthenticationException:
-                pass
-        if "keyboard-interactive" in allowed and (self._password is not None or self._totp_secret):
-            tried.append("keyboard-interactive" + (" (password + one-time code)" if self._totp_secret else ""))
-            try:
-                transport.auth_interactive(user, self._answer_prompts)
-                if transport.is_authenticated():
-                    return
-            except paramiko.AuthenticationException:
-                pass
-        if self._password is not None and "password" in allowed and self._totp_secret:
-            tried.append("password")
-            try:
-                transport.auth_password(user, self._password)
-                if transport.is_authenticated():
-                    return
-            except paramiko.AuthenticationException:
-                pass
+                continue
+            if transport.is_authenticated():
+                return
+            allowed = list(remaining)  # partial success: the server wants another factor
         raise SSHAuthenticationError(
             f"authentication as {user} on {self.hostname}:{self.port} failed. The server accepts: "
             f"{', '.join(allowed) or 'nothing'}; tried: {', '.join(tried) or 'nothing (no key, password or totp_secret configured)'}. "
@@ -353,6 +374,8 @@ class SSHSession:
         while True:
             try:
                 return operation()
+            except _LocalError as local:
+                raise local.error from None
             except _FATAL:
                 self._drop()
                 raise
@@ -416,16 +439,17 @@ class SSHSession:
             channel.exec_command(cmd)
             deadline = None if timeout is None else time.monotonic() + timeout
             if callable(stdin):
-                stdin(_ChannelWriter(channel))
-                channel.shutdown_write()
+                try:
+                    _callback(channel, stdin, _ChannelWriter(channel))
+                except _RemoteEnded:
+                    pass  # its exit status and stderr are read below
             elif stdin:
                 channel.sendall(stdin)
-                channel.shutdown_write()
-            else:
+            if not channel.closed:
                 channel.shutdown_write()
             if stdout is not None:
-                out = stdout(_ChannelReader(channel, deadline))
-                _drain(channel, deadline, want_stdout=False)
+                out = _callback(channel, stdout, _ChannelReader(channel, deadline))
+                _drain(channel, deadline)
                 err = _read_all_stderr(channel, deadline)
             else:
                 out, err = _collect(channel, deadline)
@@ -457,7 +481,12 @@ class _ChannelWriter:
 
     def flush(self) -> None:
         if self.buf:
-            self.channel.sendall(bytes(self.buf))
+            try:
+                self.channel.sendall(bytes(self.buf))
+            except OSError:
+                if self.channel.exit_status_ready():
+                    raise _RemoteEnded() from None
+                raise
             self.buf.clear()
 
     def close(self) -> None:
@@ -481,6 +510,18 @@ class _ChannelReader:
                 chunks.append(chunk)
         _set_timeout(self.channel, self.deadline)
         return self.channel.recv(size)
+
+
+def _callback(channel: paramiko.Channel, function: Callable[[Any], Any], stream: Any) -> Any:
+    """``function(stream)``; a failure is the link's if the channel closed without an exit status, else local."""
+    try:
+        return function(stream)
+    except (socket.timeout, _ConnectionLost, _RemoteEnded):
+        raise
+    except Exception as err:
+        if channel.closed and not channel.exit_status_ready():
+            raise _ConnectionLost(f"the connection closed during the transfer ({type(err).__name__})") from err
+        raise _LocalError(err) from err
 
 
 def _set_timeout(channel: paramiko.Channel, deadline: float | None) -> None:
@@ -510,7 +551,7 @@ def _collect(channel: paramiko.Channel, deadline: float | None) -> tuple[bytes, 
         select.select([channel], [], [], min(wait, 1.0) if wait is not None else 1.0)
 
 
-def _drain(channel: paramiko.Channel, deadline: float | None, want_stdout: bool) -> None:
+def _drain(channel: paramiko.Channel, deadline: float | None) -> None:
     """Read and discard what is left on stdout (e.g. a tar stream's padding) until EOF."""
     _set_timeout(channel, deadline)
     while channel.recv(1 << 20):
