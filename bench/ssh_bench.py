@@ -110,9 +110,12 @@ def sh(cmd: str) -> None:
 
 def bench_limit(env, local: Path, remote: str, back: Path) -> tuple[float, float]:
     ssh = ssh_cmd(env)
-    up = timed(lambda: sh(f"tar c -C {shlex.quote(str(local))} . | {ssh} 'mkdir -p {remote} && tar x -C {remote}'"))
+    r = shlex.quote(remote)
+    up = timed(
+        lambda: sh(f"tar c -C {shlex.quote(str(local))} . | {ssh} {shlex.quote(f'mkdir -p {r} && tar x -C {r}')}")
+    )
     back.mkdir(parents=True)
-    down = timed(lambda: sh(f"{ssh} 'tar c -C {remote} .' | tar x -C {shlex.quote(str(back))}"))
+    down = timed(lambda: sh(f"{ssh} {shlex.quote(f'tar c -C {r} .')} | tar x -C {shlex.quote(str(back))}"))
     return up, down
 
 

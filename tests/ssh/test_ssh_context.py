@@ -305,7 +305,7 @@ def test_upload_download_directories_globs_and_spaces(bound):
     assert sorted(p.name for p in (local / "task 1").glob("*.dat")) == ["a 1.dat", "b.dat"]
 
 
-def test_unchanged_files_are_not_sent_again(bound):
+def test_unchanged_files_are_not_sent_again(bound, monkeypatch):
     local = Path(bound.local_root)
     (local / "t").mkdir(parents=True)
     (local / "t" / "same.txt").write_text("same")
@@ -318,6 +318,11 @@ def test_unchanged_files_are_not_sent_again(bound):
     after = (remote / "t" / "same.txt").stat()
     assert (after.st_ino, after.st_ctime_ns) == (before.st_ino, before.st_ctime_ns)  # not rewritten
     assert (remote / "t" / "edited.txt").read_text() == "v2"
+    commands = []
+    exec_ = bound.session.exec
+    monkeypatch.setattr(bound.session, "exec", lambda cmd, **kw: commands.append(cmd) or exec_(cmd, **kw))
+    bound.upload_files(["t/same.txt", "t/edited.txt"])
+    assert len(commands) == 1  # everything is there: only the content check goes over the link
 
 
 def test_local_error_during_a_transfer_is_raised_at_once_not_retried(bound):

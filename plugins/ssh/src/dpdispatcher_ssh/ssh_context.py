@@ -292,7 +292,8 @@ class SSHContext(BaseContext):
                 "%d of %d files are already on the remote side; not sending them", len(unchanged), len(candidates)
             )
         entries += [Entry(rel, path=local) for rel, local in candidates if rel not in unchanged]
-        self._send(entries)
+        if entries or not unchanged:  # else all is there already, remote root included
+            self._send(entries)
 
     def _unchanged(self, candidates: list[tuple[str, str]]) -> set[str]:
         """Candidates whose remote copy has the same SHA-256 (one remote round trip)."""
