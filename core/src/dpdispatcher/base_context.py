@@ -9,7 +9,6 @@ Subclasses implement the primitives at the bottom of the class; the core calls
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -155,9 +154,6 @@ class BaseContext:
     def block_call(self, cmd: str) -> tuple[int, None, _ReadableText, _ReadableText]:
         result = self.run(cmd)
         return result.returncode, None, _ReadableText(result.stdout), _ReadableText(result.stderr)
-
-    def shell_quote(self, path: str) -> str:
-        return shlex.quote(path)
 
     def close(self) -> None:
         """Release connections. Default: nothing to release."""

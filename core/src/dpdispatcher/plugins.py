@@ -255,12 +255,6 @@ def get_registry() -> PluginRegistry:
     return _registry
 
 
-def set_registry(registry: PluginRegistry | None) -> None:
-    """Replace the process-wide registry (``None`` reloads on next use). For tests and embedding."""
-    global _registry
-    _registry = registry
-
-
 def hook() -> Any:
     """Shortcut for ``get_registry().hook``: call phase hooks with it."""
     return get_registry().hook
