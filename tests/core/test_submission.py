@@ -228,7 +228,7 @@ from helpers import copy_submission, local_machine
 machine = local_machine(Path({tmp!r}))
 command = "echo run >> ../runs_$(basename $PWD); while [ ! -f {release!r} ]; do sleep 0.05; done; cp in.txt out.txt"
 submission = copy_submission(machine, n=6, group_size=2, command=command, para_deg=2)
-submission.run_submission(check_interval=0.2)
+submission.run_submission(check_interval=0.2, clean=False)
 print("DONE")
 """
 
@@ -256,8 +256,9 @@ def test_kill_9_of_the_driver_then_rerun_submits_nothing_twice(tmp_path):
     assert outputs(local_machine(tmp_path), 6) == [f"{i}\n" for i in range(6)]
     # each task ran once: nothing was submitted twice or rerun
     assert len(job_ids_before) == 3
-    runs = {p.name: p.read_text() for p in remote.glob("runs_t*")} if remote.exists() else {}
-    assert all(text == "run\n" for text in runs.values())
+    assert sorted(p.read_text() for p in remote.glob("*_job_id")) == job_ids_before
+    runs = {p.name: p.read_text() for p in remote.glob("runs_t*")}
+    assert runs == {f"runs_t{i}": "run\n" for i in range(6)}
 
 
 def test_kill_between_submit_and_record_is_adopted(tmp_path):

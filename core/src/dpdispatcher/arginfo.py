@@ -8,6 +8,7 @@ like the core's.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -18,7 +19,9 @@ from dpdispatcher.errors import ConfigError
 from dpdispatcher.plugins import context_key, get_registry
 
 
+@functools.cache
 def task_args() -> Argument:
+    """The task schema; built once, since ``Task.load_from_dict`` runs once per task."""
     return Argument(
         "task",
         dict,
@@ -269,6 +272,10 @@ def _argument_path(what: str, err: Exception) -> str:
     return "/".join(p for p in (what, err.path, key.group(1) if key else "") if p)
 
 
+def _has_sub_dicts(argument: Argument) -> bool:
+    return bool(argument.sub_variants) or any(sub.sub_fields for sub in argument.sub_fields.values())
+
+
 def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, Any]:
     """Validate ``data`` strictly against ``argument`` and fill the defaults.
 
@@ -279,9 +286,10 @@ def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, A
     data = canonical_names(data)
     try:
         normalized = argument.normalize_value(data, trim_pattern="_*")
-        # a second pass fills the defaults inside sub-dicts that the first pass created
-        # (e.g. remote_profile: {} -> {"symlink": False}), so a config and its record agree
-        normalized = argument.normalize_value(normalized, trim_pattern="_*")
+        if _has_sub_dicts(argument):
+            # a second pass fills the defaults inside sub-dicts that the first pass created
+            # (e.g. remote_profile: {} -> {"symlink": False}), so a config and its record agree
+            normalized = argument.normalize_value(normalized, trim_pattern="_*")
         argument.check_value(normalized, strict=True)
     except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
         raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {err.message}") from None

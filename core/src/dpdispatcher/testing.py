@@ -146,9 +146,7 @@ class ContextContract:
         submission = Submission(
             "work", resources=Resources(group_size=1), task_list=tasks, forward_common_files=["common.txt"]
         )
-        submission.machine = None
         context.bind_submission(submission)
-        self.submission = submission
         yield context
         context.clean()
         context.close()
