@@ -136,9 +136,7 @@ class Submission:
     @classmethod
     def deserialize(cls, submission_dict: dict[str, Any], machine: Machine | None = None) -> Submission:
         if machine is None and submission_dict.get("machine"):
-            machine = Machine.load_from_dict(
-                {k: v for k, v in submission_dict["machine"].items() if v is not None or k == "local_root"}
-            )
+            machine = Machine.load_from_dict(submission_dict["machine"])
         resources = Resources.deserialize(submission_dict["resources"])
         submission = cls(
             work_base=submission_dict["work_base"],
@@ -299,9 +297,7 @@ class Submission:
         self.check_paths()
         if not self.belonging_jobs:
             self.generate_jobs()
-        for job in self.belonging_jobs:
-            job.machine = self.machine
-        self.machine.context.bind_submission(self)
+        self.machine.context.bind_submission(self)  # tasks may have been added since bind_machine
         self.try_recover_from_json()
         if not self.uploaded:
             self.upload_jobs()

@@ -140,11 +140,8 @@ class ContextContract:
         (local / "task 0" / "sub dir" / "deep.txt").write_text("deep\n")
         for name in ("a.dat", "b.dat"):
             (local / "task 1" / name).write_text(name)
-        tasks = copy_tasks(3)
-        tasks[0].forward_files.append("sub dir")
-        tasks[1].forward_files.append("*.dat")
         submission = Submission(
-            "work", resources=Resources(group_size=1), task_list=tasks, forward_common_files=["common.txt"]
+            "work", resources=Resources(group_size=1), task_list=copy_tasks(3), forward_common_files=["common.txt"]
         )
         context.bind_submission(submission)
         yield context
