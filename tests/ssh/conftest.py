@@ -9,6 +9,7 @@ cannot start the tests skip, or fail if CI listed ``ssh`` in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -74,7 +75,9 @@ class SSHD:
         return {k: v for k, v in profile.items() if v is not None}
 
 
-def _start(name: str, extra_env: dict[str, str]):
+@contextlib.contextmanager
+def _running(name: str, extra_env: dict[str, str]):
+    """A private sshd for the session, stopped and removed afterwards (or a skip/fail if it cannot start)."""
     if os.geteuid() != 0:
         skip_or_fail("ssh", "start-sshd.sh needs root")
     if not shutil.which("bash"):
@@ -83,39 +86,34 @@ def _start(name: str, extra_env: dict[str, str]):
     state_dir = Path(tempfile.mkdtemp(prefix=f"dpd-{name}-", dir="/tmp"))
     server = SSHD(state_dir, free_port(), extra_env)
     try:
-        server.start()
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+        try:
+            server.start()
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+            skip_or_fail("ssh", f"start-sshd.sh ({name}) failed: {err}")
+        yield server
+    finally:
         server.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
-        skip_or_fail("ssh", f"start-sshd.sh ({name}) failed: {err}")
-    return server
 
 
 @pytest.fixture(scope="session")
 def sshd():
-    server = _start("sshd", {})
-    yield server
-    server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    with _running("sshd", {}) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def sshd_totp():
-    server = _start("sshd-totp", {"SSHD_TOTP": "1"})
-    if not server.env.get("SSHD_TOTP_SECRET"):
-        server.stop()
-        skip_or_fail("ssh", "the TOTP sshd gave no SSHD_TOTP_SECRET")
-    yield server
-    server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    with _running("sshd-totp", {"SSHD_TOTP": "1"}) as server:
+        if not server.env.get("SSHD_TOTP_SECRET"):
+            skip_or_fail("ssh", "the TOTP sshd gave no SSHD_TOTP_SECRET")
+        yield server
 
 
 @pytest.fixture(scope="session")
 def jump_sshd():
-    server = _start("jump", {})
-    yield server
-    server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    with _running("jump", {}) as server:
+        yield server
 
 
 @pytest.fixture
