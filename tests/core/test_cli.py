@@ -114,6 +114,6 @@ def test_plugins_table_and_json(capsys):
 def test_doc_prints_arguments_including_plugins(capsys):
     assert main(["doc", "machine"]) == 0
     out = capsys.readouterr().out
-    assert "machine/batch_type" in out and "machine[LocalContext]/remote_profile/symlink" in out
+    assert "machine/batch_type" in out and "machine[context_type=LocalContext]/remote_profile/symlink" in out
     assert main(["doc", "resources"]) == 0
     assert "resources/strategy/ratio_unfinished" in capsys.readouterr().out

@@ -281,10 +281,10 @@ def test_submit_command_rerun_after_a_dropped_link_submits_nothing_twice(tmp_pat
     machine = local_machine(tmp_path)
     run = machine.context.run
 
-    def run_twice_when_submitting(cmd, timeout=None):
-        if "dpd_job_id" in cmd:
-            run(cmd, timeout)  # the first attempt ran, but its answer was "lost"
-        return run(cmd, timeout)
+    def run_twice_when_submitting(cmd, timeout=None, stdin=None):
+        if "dpd_job_id" in (stdin or ""):
+            run(cmd, timeout, stdin)  # the first attempt ran, but its answer was "lost"
+        return run(cmd, timeout, stdin)
 
     machine.context.run = run_twice_when_submitting
     submission = copy_submission(machine, n=2, group_size=1, command="echo run >> ../runs; cp in.txt out.txt")

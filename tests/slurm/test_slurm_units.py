@@ -9,6 +9,7 @@ import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
 from dpdispatcher.base_context import BaseContext, CommandResult
+from dpdispatcher.commands import STDIN_SCRIPT
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher_slurm import (
@@ -41,7 +42,9 @@ class ScriptedContext(BaseContext):
         """Answer commands starting with ``prefix`` (``sbatch``: commands that run sbatch anywhere)."""
         self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
 
-    def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
+    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
+        if cmd == STDIN_SCRIPT:  # run_script: the script is the command
+            cmd = (stdin or "").rstrip("\n")
         self.commands.append(cmd)
         for prefix, result in self.rules:
             if cmd.startswith(prefix) or (prefix == "sbatch" and "sbatch --parsable" in cmd):
@@ -58,6 +61,18 @@ class ScriptedContext(BaseContext):
 
     def read_file(self, fname: str) -> str:
         return self.contents[fname]
+
+    def check_file_exists(self, fname: str) -> bool:
+        return fname in self.files
+
+    def upload_files(self, files, dirs=()) -> None:
+        self.files.update(files)
+
+    def download_files(self, patterns: list[str]) -> list[str]:
+        return [p for p in patterns if p not in self.files]
+
+    def clean(self, generated=()) -> None:
+        self.files.clear()
 
 
 def resources(**extra) -> Resources:
@@ -148,10 +163,14 @@ def test_array_script_names_the_core_tag_files(tmp_path):
     machine, _, jobs = make_jobs(tmp_path, "SlurmJobArray", n=3, group_size=3, kwargs={"slurm_job_size": 2})
     (job,) = jobs
     script = machine.gen_script(job)
-    for tasks in machine.elements(job):
-        assert "dpd_mine=" + shlex.quote(" ".join(t.finish_tag for t in tasks)) in script.splitlines()
-    assert f"for dpd_f in {' '.join(t.finish_tag for t in job.job_task_list)}; do" in script.splitlines()
-    assert f"touch {job.finish_tag}" in script
+    lines = script.splitlines()
+    branches = script.split("\n;;\n")
+    for index, tasks in enumerate(machine.elements(job)):  # each element checks its own tasks' tags
+        checks = [line for line in branches[index].splitlines() if line.endswith("|| dpd_failed=1")]
+        assert checks == [f"[ -f {shlex.quote(t.finish_tag)} ] || dpd_failed=1" for t in tasks]
+    for task in job.job_task_list:  # the job tag needs every task's tag, one line each
+        assert f"[ -f {shlex.quote(task.finish_tag)} ] || dpd_all=0" in lines
+    assert f'if [ "$dpd_all" -eq 1 ]; then : > {job.finish_tag}; fi' in lines
     assert "${dpd_t}_task_tag_finished" not in script
 
 

@@ -383,7 +383,7 @@ def test_sshd_restarted_mid_run_does_not_fail_the_run(tmp_path, sshd):
 
     def restart_when_jobs_run() -> None:
         deadline = time.monotonic() + BOUND
-        remote_root = Path(machine.context.remote_root)
+        remote_root = Path(machine.context.init_remote_root, submission.submission_hash)
         while time.monotonic() < deadline and len(list(remote_root.glob("*_job_id"))) < 3:
             time.sleep(0.1)
         try:
@@ -443,7 +443,9 @@ def test_slurm_over_ssh(tmp_path, sshd):
     context = machine.context
     original_run = context.run
     # the test cluster's slurm.conf is not in the default place: tell the remote commands where it is
-    context.run = lambda cmd, timeout=None: original_run(f"export SLURM_CONF={shlex.quote(conf)}\n{cmd}", timeout)
+    context.run = lambda cmd, timeout=None, stdin=None: original_run(
+        f"export SLURM_CONF={shlex.quote(conf)}\n{cmd}", timeout, stdin
+    )
     submission = copy_submission(machine, n=2, group_size=1, queue_name="")
     submission.run_submission(check_interval=1)
     assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)

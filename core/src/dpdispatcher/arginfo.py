@@ -198,11 +198,6 @@ def machine_args() -> Argument:
     registry = get_registry()
     fields = [
         Argument(
-            "batch_type",
-            str,
-            doc="The batch job system type. Option: " + ", ".join(registry.machines.names()),
-        ),
-        Argument(
             "local_root",
             [type(None), str],
             doc="The dir where the tasks and relating files locate. Typically the project dir.",
@@ -237,13 +232,23 @@ def machine_args() -> Argument:
             - {name}
         )
         choices.append(Argument(name, dict, cls.machine_subfields(), alias=aliases))
-    variant = Variant(
+    contexts = Variant(
         "context_type",
         choices,
         optional=False,
         doc="The connection used to remote machine. Option: " + ", ".join(registry.contexts.names()),
     )
-    return Argument("machine", dict, fields, [variant] if choices else [], doc="Where and how jobs run.")
+    # each batch type may add machine-level arguments (Machine.machine_subfields)
+    batch_types = Variant(
+        "batch_type",
+        [Argument(name, dict, registry.machine_class(name).machine_subfields()) for name in registry.machines.names()],
+        optional=False,
+        doc="The batch job system type. Option: " + ", ".join(registry.machines.names()),
+    )
+    variants = [v for v in (batch_types, contexts) if v.choice_dict]
+    if not batch_types.choice_dict:  # no scheduler installed: still a named, checked field
+        fields.insert(0, Argument("batch_type", str, doc="The batch job system type."))
+    return Argument("machine", dict, fields, variants, doc="Where and how jobs run.")
 
 
 def canonical_names(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,24 +1,28 @@
 """BaseContext: where a submission's files live and how commands reach them.
 
 A context owns two roots: ``local_root`` (the submission's work base on this
-machine) and ``remote_root`` (where jobs run: ``remote_root/<submission hash>``).
-Subclasses implement the primitives at the bottom of the class; the core calls
-:meth:`upload`, :meth:`download` and the file/command methods.
+machine) and ``remote_root`` (the job root, where jobs run:
+``remote_root/<submission hash>``). It is bound to them once per run with
+:meth:`BaseContext.bind`; it holds no reference to the submission.
+
+A plugin implements the abstract primitives; everything else is built on them.
 """
 
 from __future__ import annotations
 
+import abc
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dpdispatcher import plugins
+from dpdispatcher._compat import ContextCompat
+from dpdispatcher.commands import STDIN_SCRIPT, script
 from dpdispatcher.errors import ConfigError, SchedulerError
 
 if TYPE_CHECKING:
     from dargs import Argument
-
-    from dpdispatcher.submission import Submission
 
 
 @dataclass
@@ -32,39 +36,31 @@ class CommandResult:
     def check(self, cmd: str) -> CommandResult:
         if self.returncode != 0:
             raise SchedulerError(
-                f"command failed with exit code {self.returncode}: {cmd}\n{self.stderr.strip() or self.stdout.strip()}"
+                f"command failed with exit code {self.returncode}: {cmd[:500]}\n{self.stderr.strip() or self.stdout.strip()}"
             )
         return self
 
 
-class _ReadableText:
-    """File-like wrapper so ``block_call`` keeps the published package's return shape."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-
-    def read(self) -> bytes:
-        return self._text.encode()
-
-    def readlines(self) -> list[bytes]:
-        return [line.encode() for line in self._text.splitlines(keepends=True)]
-
-
-class BaseContext:
+class BaseContext(ContextCompat, abc.ABC):
     """Abstract context. Subclasses are registered through ``register_contexts``."""
 
     #: True where the remote root is on this machine's file system.
     is_local = False
 
+    #: remote_profile keys that must never be written anywhere.
+    secret_keys: frozenset[str] = frozenset({"password", "passphrase", "totp_secret"})
+
     def __init__(
-        self, local_root: str | None = None, remote_root: str | None = None, remote_profile: dict | None = None
-    ):
+        self,
+        local_root: str | None = None,
+        remote_root: str | None = None,
+        remote_profile: dict[str, Any] | None = None,
+    ) -> None:
         self.init_local_root = os.path.abspath(local_root or ".")
         self.init_remote_root = remote_root
         self.remote_profile = dict(remote_profile or {})
         self.local_root = self.init_local_root
-        self.remote_root = remote_root
-        self.submission: Submission | None = None
+        self.remote_root: str = remote_root or ""
 
     # -- construction -----------------------------------------------------
 
@@ -75,11 +71,12 @@ class BaseContext:
         if not name:
             raise ConfigError("machine/context_type is required (e.g. LocalContext, SSHContext)")
         context_cls = plugins.get_registry().context_class(name)
-        return context_cls(
+        context: BaseContext = context_cls(
             local_root=context_dict.get("local_root"),
             remote_root=context_dict.get("remote_root"),
             remote_profile=context_dict.get("remote_profile") or {},
         )
+        return context
 
     @classmethod
     def machine_subfields(cls) -> list[Argument]:
@@ -106,37 +103,21 @@ class BaseContext:
         """The remote profile without secrets: what may go into hashes, records and logs."""
         return {k: v for k, v in self.remote_profile.items() if k not in self.secret_keys}
 
-    #: remote_profile keys that must never be written anywhere.
-    secret_keys: frozenset[str] = frozenset({"password", "passphrase", "totp_secret"})
-
-    def bind_submission(self, submission: Submission) -> None:
-        self.submission = submission
-        self.local_root = os.path.abspath(os.path.join(self.init_local_root, submission.work_base))
-        self.remote_root = self._job_root(submission.submission_hash)
+    def bind(self, work_base: str, submission_hash: str) -> None:
+        """Point the context at one submission: its work base (under local_root) and its job root."""
+        self.local_root = os.path.abspath(os.path.join(self.init_local_root, work_base))
+        self.remote_root = self._job_root(submission_hash)
 
     def _job_root(self, submission_hash: str) -> str:
         if not self.init_remote_root:
             raise ConfigError(f"machine/remote_root is required for {type(self).__name__}")
         return os.path.join(self.init_remote_root, submission_hash)
 
-    def get_job_root(self) -> str:
-        return self.remote_root
+    # -- built on the primitives ---------------------------------------------
 
-    # -- what the core calls ------------------------------------------------
-
-    def upload(self, submission: Submission) -> None:
-        """Send the submission's forward files and common files to the remote root."""
-        submission.upload_jobs()
-
-    def download(
-        self,
-        submission: Submission,
-        check_exists: bool = False,
-        mark_failure: bool = True,
-        back_error: bool = False,
-    ) -> None:
-        """Fetch the backward files of every task and the backward common files."""
-        submission.download_jobs()
+    def run_script(self, lines: Sequence[str], timeout: float | None = None) -> CommandResult:
+        """Run ``lines`` (one step each) as one script sent on standard input: one round trip, any length."""
+        return self.run(STDIN_SCRIPT, timeout=timeout, stdin=script(lines))
 
     def files_exist(self, fnames: list[str]) -> set[str]:
         """Which of ``fnames`` (relative to the remote root) exist. Override to ask in one round trip."""
@@ -147,43 +128,39 @@ class BaseContext:
         for fname, text in files.items():
             self.write_file(fname, text)
 
-    def block_checkcall(self, cmd: str) -> tuple[None, _ReadableText, _ReadableText]:
-        result = self.run(cmd).check(cmd)
-        return None, _ReadableText(result.stdout), _ReadableText(result.stderr)
-
-    def block_call(self, cmd: str) -> tuple[int, None, _ReadableText, _ReadableText]:
-        result = self.run(cmd)
-        return result.returncode, None, _ReadableText(result.stdout), _ReadableText(result.stderr)
-
     def close(self) -> None:
         """Release connections. Default: nothing to release."""
 
     # -- primitives each context implements -----------------------------------
 
-    def upload_files(self, files: list[str], dirs: list[str] = ()) -> None:
+    @abc.abstractmethod
+    def upload_files(self, files: list[str], dirs: Sequence[str] = ()) -> None:
         """Copy ``local_root/f`` to ``remote_root/f`` for each relative file or directory ``f``.
 
         ``dirs`` are directories (relative to the remote root) to create even if empty.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def download_files(self, patterns: list[str]) -> list[str]:
         """Copy ``remote_root/p`` (globs expanded remotely) to ``local_root/p``; return patterns that matched nothing."""
-        raise NotImplementedError
 
-    def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
-        """Run a shell command with the remote root as working directory."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
+        """Run a shell command in the remote root, feeding it ``stdin`` (none: an empty input)."""
 
+    @abc.abstractmethod
     def write_file(self, fname: str, write_str: str) -> None:
-        raise NotImplementedError
+        """Write a text file (relative to the remote root), replacing it whole."""
 
+    @abc.abstractmethod
     def read_file(self, fname: str) -> str:
-        raise NotImplementedError
+        """Read a text file relative to the remote root."""
 
+    @abc.abstractmethod
     def check_file_exists(self, fname: str) -> bool:
-        raise NotImplementedError
+        """Whether a file relative to the remote root exists."""
 
-    def clean(self) -> None:
-        """Remove the remote root of the bound submission."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def clean(self, generated: Collection[str] = ()) -> None:
+        """Remove what the run left: the job root, or, where the job root is the work base
+        (LazyLocalContext), only the ``generated`` files (names relative to the job root)."""

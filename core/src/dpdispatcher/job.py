@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from dpdispatcher.errors import ConfigError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.resources import Resources
 from dpdispatcher.task import Task
@@ -52,11 +53,9 @@ class Job:
     def job_id_file(self) -> str:
         return f"{self.job_hash}_job_id"
 
-    @property
-    def gave_up(self) -> bool:
-        """True when the job failed more often than the machine's retry_count allows."""
-        retries = self.machine.retry_count if self.machine is not None else 3
-        return self.job_state == JobStatus.terminated and self.fail_count > retries
+    def gave_up(self, retry_count: int) -> bool:
+        """True when the job failed more often than ``retry_count`` allows."""
+        return self.job_state == JobStatus.terminated and self.fail_count > retry_count
 
     def register_job_id(self, job_id: str) -> None:
         self.job_id = job_id
@@ -64,6 +63,8 @@ class Job:
 
     def get_job_state(self) -> JobStatus:
         """Query this one job's state (a Submission queries all its jobs in one call instead)."""
+        if self.machine is None:
+            raise ConfigError(f"job {self.job_hash} has no machine to ask")
         self.job_state = self.machine.check_statuses([self])[0]
         return self.job_state
 

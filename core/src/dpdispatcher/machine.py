@@ -1,91 +1,43 @@
 """Machine: a scheduler backend. Generates job scripts, submits, queries status, kills.
 
-The job script contract (every backend's script follows it):
-
-* each task runs in its own directory, in the background, ``para_deg`` at a time;
-* a task that exits 0 leaves ``<task_hash>_task_tag_finished`` in the job root, so a
-  resubmitted job skips it; a failing one leaves ``<task_hash>_task_fail`` with its
-  exit code and the tail of its errlog;
-* the job leaves ``<job_hash>_job_tag_finished`` only if every task succeeded;
-* the submit command records the scheduler's job id in ``<job_hash>_job_id`` in the
-  same remote command, so a driver killed right after submitting can adopt the job.
+A plugin implements the four abstract primitives, each for many jobs at once:
+:meth:`Machine.gen_script_header`, :meth:`Machine.submit_jobs`,
+:meth:`Machine.check_statuses` and :meth:`Machine.kill_jobs`. The one-job forms
+(:meth:`Machine.do_submit`, :meth:`Machine.check_status`, :meth:`Machine.kill`)
+are final wrappers kept for the published API. The script body follows the job
+script contract of :mod:`dpdispatcher.job_script`.
 """
 
 from __future__ import annotations
 
+import abc
 import shlex
-import uuid
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, final
 
-from dpdispatcher import plugins
+from dpdispatcher import job_script, plugins, submit
+from dpdispatcher._compat import MachineCompat
 from dpdispatcher.arginfo import check_and_normalize, machine_args
 from dpdispatcher.base_context import BaseContext
-from dpdispatcher.errors import ConfigError, SchedulerError
+from dpdispatcher.errors import ConfigError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.records import load_config_file
 
 if TYPE_CHECKING:
     from dargs import Argument
 
-    from dpdispatcher.resources import Resources
-    from dpdispatcher.submission import Job
+    from dpdispatcher.job import Job
     from dpdispatcher.task import Task
 
-SCRIPT_FUNCTIONS = """\
-dpd_task_done() {{
-  # $1: exit code, $2: finished tag, $3: fail file, $4: errlog relative to the job root (may be empty)
-  # builtins only ( : > instead of touch): this runs once per task
-  if [ "$1" -eq 0 ]; then
-    [ ! -e "$REMOTE_ROOT/$3" ] || rm -f "$REMOTE_ROOT/$3"
-    : > "$REMOTE_ROOT/$2"
-  else
-    {{ echo "exit code $1"; if [ -n "$4" ] && [ -f "$REMOTE_ROOT/$4" ]; then tail -c 4000 "$REMOTE_ROOT/$4"; fi; }} \\
-      > "$REMOTE_ROOT/$3"
-  fi
-}}
-"""
 
-THROTTLE_FUNCTION = """\
-dpd_running=0
-dpd_throttle() {{
-  # keep at most {para_deg} tasks running at once (a counter: no subshell per task)
-  if [ "$dpd_running" -ge {para_deg} ]; then wait -n; dpd_running=$((dpd_running - 1)); fi
-  dpd_running=$((dpd_running + 1))
-}}
-"""
-
-TASK_TEMPLATE = """\
-# task {index}: {task_work_path}
-{throttle}if [ ! -f {finish_tag} ]; then
-  ( cd {task_dir} && {{ {cuda}{command}
-  }} 1>>{outlog} 2>>{errlog} )
-  dpd_task_done $? {finish_tag} {fail_file} {errlog_rel}
-fi{background}
-{wait_time}"""
-
-SCRIPT_END = """\
-wait
-cd "$REMOTE_ROOT" || exit 1
-dpd_failed=0
-for dpd_t in {finish_tags}; do
-  [ -f "$dpd_t" ] || dpd_failed=1
-done
-if [ "$dpd_failed" -eq 0 ]; then touch {job_hash}_job_tag_finished; fi
-{append_script}
-exit "$dpd_failed"
-"""
-
-
-class Machine:
-    """Abstract scheduler backend. Subclasses are registered through ``register_machines``.
-
-    A subclass implements :meth:`gen_script_header`, :meth:`do_submit`,
-    :meth:`check_statuses` (or the single-job :meth:`check_status`) and
-    :meth:`kill`.
-    """
+class Machine(MachineCompat, abc.ABC):
+    """Abstract scheduler backend. Subclasses are registered through ``register_machines``."""
 
     #: shebang of generated scripts
     shebang = "#!/bin/bash -l"
+    #: what a job id of this scheduler looks like (a regular expression the whole id must match)
+    job_id_pattern = r"[^\s]+"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Machine:
         if cls is Machine:
@@ -106,6 +58,7 @@ class Machine:
         context: BaseContext | None = None,
         retry_count: int = 3,
         clean_asynchronously: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if context is None and context_type is not None:
             context = BaseContext.load_from_dict(
@@ -116,14 +69,24 @@ class Machine:
                     "remote_profile": remote_profile or {},
                 }
             )
-        self.context: BaseContext | None = None
-        if context is not None:
-            self.bind_context(context)
+        self._context: BaseContext | None = context
         self.retry_count = retry_count
         self.clean_asynchronously = clean_asynchronously
+        #: the machine-level arguments this batch type declares (:meth:`machine_subfields`)
+        self.options: dict[str, Any] = dict(options or {})
+
+    @property
+    def context(self) -> BaseContext:
+        if self._context is None:
+            raise ConfigError(f"{type(self).__name__} has no context: give context_type or call bind_context()")
+        return self._context
+
+    @context.setter
+    def context(self, context: BaseContext) -> None:
+        self._context = context
 
     def bind_context(self, context: BaseContext) -> None:
-        self.context = context
+        self._context = context
 
     # -- construction -----------------------------------------------------
 
@@ -131,12 +94,13 @@ class Machine:
     def load_from_dict(cls, machine_dict: dict[str, Any]) -> Machine:
         data = check_and_normalize(machine_args(), machine_dict, "machine")
         machine_cls = plugins.get_registry().machine_class(data["batch_type"])
-        context = BaseContext.load_from_dict(data)
-        return machine_cls(
-            context=context,
+        machine: Machine = machine_cls(
+            context=BaseContext.load_from_dict(data),
             retry_count=data.get("retry_count", 3),
             clean_asynchronously=data.get("clean_asynchronously", False),
+            options={arg.name: data[arg.name] for arg in machine_cls.machine_subfields() if arg.name in data},
         )
+        return machine
 
     @classmethod
     def load_from_json(cls, json_path: str) -> Machine:
@@ -146,7 +110,7 @@ class Machine:
 
     def serialize(self) -> dict[str, Any]:
         """The machine config without secrets (safe for records and hashes)."""
-        context = self.context
+        context = self._context
         return {
             "batch_type": type(self).__name__,
             "context_type": type(context).__name__ if context else None,
@@ -155,11 +119,21 @@ class Machine:
             "remote_profile": context.public_profile() if context else {},
             "retry_count": self.retry_count,
             "clean_asynchronously": self.clean_asynchronously,
+            **self.options,
         }
 
     @classmethod
     def arginfo(cls) -> Argument:
         return machine_args()
+
+    @classmethod
+    def machine_subfields(cls) -> list[Argument]:
+        """dargs fields this batch type adds to the machine config (a server name, a cluster); default none.
+
+        Their values are validated with the machine config, shown by ``dpdisp doc machine``
+        and given to the machine as :attr:`options`.
+        """
+        return []
 
     @classmethod
     def resources_subfields(cls) -> list[Argument]:
@@ -174,14 +148,55 @@ class Machine:
 
         return Argument(cls.__name__, dict, cls.resources_subfields())
 
-    def default_resources(self, res: Resources) -> Resources:
-        return res
+    # -- the primitives a backend implements --------------------------------------
+
+    @abc.abstractmethod
+    def gen_script_header(self, job: Job) -> str:
+        """The shebang and the scheduler directives of ``job``'s script.
+
+        Build directive lines with :func:`dpdispatcher.job_script.header_line`. When the
+        resources name a header template (strategy.customized_script_header_template_file)
+        the core uses it instead and does not call this method.
+        """
+
+    @abc.abstractmethod
+    def submit_jobs(self, jobs: list[Job]) -> list[str]:
+        """Submit ``jobs`` (their scripts are in the job root) and return their ids, in order.
+
+        Use :meth:`submit_and_record_many`: it records each id where the job runs and never
+        submits a job twice. On a refusal raise :class:`SchedulerError` (or
+        :class:`SchedulerBusyError` for "not now") with ``submitted`` = the ids accepted before it.
+        """
+
+    @abc.abstractmethod
+    def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
+        """The states of ``jobs``, in order, from one scheduler query (plus tag files for the jobs it forgot)."""
+
+    @abc.abstractmethod
+    def kill_jobs(self, jobs: list[Job]) -> None:
+        """Cancel ``jobs`` with as few scheduler calls as the command line budget allows."""
+
+    # -- the one-job forms of the published API ------------------------------------
+
+    @final
+    def do_submit(self, job: Job) -> str:
+        """Submit one job and return its id."""
+        return self.submit_jobs([job])[0]
+
+    @final
+    def check_status(self, job: Job) -> JobStatus:
+        """One job's state (a Submission asks for all its jobs at once)."""
+        return self.check_statuses([job])[0]
+
+    @final
+    def kill(self, job: Job) -> None:
+        self.kill_jobs([job])
 
     # -- script generation --------------------------------------------------
 
     def gen_script(self, job: Job) -> str:
         parts = [
-            self.gen_script_header(job),
+            self._script_header(job),
             self.gen_script_custom_flags_lines(job),
             self.gen_script_env(job),
             self.gen_script_command(job),
@@ -189,29 +204,15 @@ class Machine:
         ]
         return "\n".join(p.rstrip("\n") for p in parts if p) + "\n"
 
-    def gen_script_header(self, job: Job) -> str:
-        """Scheduler directives. Backends override; the template strategy replaces them."""
+    def _script_header(self, job: Job) -> str:
         template = job.resources.strategy.get("customized_script_header_template_file")
-        if template:
-            return self.shebang + "\n" + self._read_header_template(template, job.resources)
-        return self.shebang
-
-    @staticmethod
-    def _read_header_template(path: str, resources: Resources) -> str:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError as err:
-            raise ConfigError(
-                f"resources/strategy/customized_script_header_template_file: cannot read {path}: {err}"
-            ) from None
-        try:
-            return text.format(**resources.serialize())
-        except (KeyError, IndexError, ValueError) as err:
-            raise ConfigError(f"header template {path}: cannot fill {err} from the resources") from None
+        if not template:
+            return self.gen_script_header(job)
+        text = job_script.read_header_template(template, job.resources)
+        return text if text.startswith("#!") else self.shebang + "\n" + text
 
     def gen_script_custom_flags_lines(self, job: Job) -> str:
-        return "\n".join(job.resources.custom_flags)
+        return "\n".join(job_script.header_line("", flag) for flag in job.resources.custom_flags)
 
     def gen_script_env(self, job: Job) -> str:
         res = job.resources
@@ -225,162 +226,63 @@ class Machine:
         for extra in plugins.hook().job_script_env_lines(machine=self, job=job):
             lines += list(extra or [])
         lines += res.prepend_script
-        lines.append(SCRIPT_FUNCTIONS.format())
-        if res.para_deg > 1:
-            lines.append(THROTTLE_FUNCTION.format(para_deg=res.para_deg))
+        lines.append(job_script.functions(res))
         return "\n".join(lines)
 
-    def gen_command_env_cuda_devices(self, resources: Resources, index: int) -> str:
-        if not resources.if_cuda_multi_devices:
-            return ""
-        return f"export CUDA_VISIBLE_DEVICES={index % resources.gpu_per_node}; "
-
     def gen_script_command(self, job: Job) -> str:
-        res = job.resources
-        parallel = res.para_deg > 1
-        blocks = []
-        for index, task in enumerate(job.job_task_list):
-            task_dir = task.task_work_path
-            errlog_rel = shlex.quote(_join(task_dir, task.errlog)) if task.errlog else "''"
-            blocks.append(
-                TASK_TEMPLATE.format(
-                    index=index,
-                    task_work_path=task_dir.replace("\n", " "),
-                    throttle="dpd_throttle\n" if parallel else "",
-                    finish_tag=shlex.quote(task.finish_tag),
-                    fail_file=shlex.quote(task.fail_file),
-                    task_dir=shlex.quote(task_dir),
-                    cuda=self.gen_command_env_cuda_devices(res, index),
-                    command=task.command,
-                    outlog=shlex.quote(task.outlog) if task.outlog else "/dev/null",
-                    errlog=shlex.quote(task.errlog) if task.errlog else "/dev/null",
-                    errlog_rel=errlog_rel,
-                    background=" &" if parallel else "",
-                    wait_time=f"sleep {res.wait_time}\n" if res.wait_time else "",
-                )
-            )
-        return "\n".join(blocks)
-
-    def gen_script_wait(self, resources: Resources) -> str:
-        return "wait"
+        return job_script.task_blocks(job.resources, job.job_task_list)
 
     def gen_script_end(self, job: Job) -> str:
-        return SCRIPT_END.format(
-            finish_tags=" ".join(shlex.quote(t.finish_tag) for t in job.job_task_list),
-            job_hash=job.job_hash,
-            append_script="\n".join(job.resources.append_script),
-        )
+        return job_script.wait_and_check(job.job_task_list) + job_script.finish(job)
 
-    # -- submission -----------------------------------------------------------
-
-    def do_submit(self, job: Job) -> str:
-        """Submit ``job`` (its script is already in the remote root) and return its id."""
-        raise NotImplementedError
-
-    def submit_jobs(self, jobs: list[Job]) -> list[str]:
-        """Submit several jobs and return their ids. Backends may override to submit in one round trip."""
-        return [self.do_submit(job) for job in jobs]
+    # -- submission helpers ----------------------------------------------------------
 
     def submit_and_record(self, job: Job, submit_cmd: str) -> str:
-        """Run ``submit_cmd`` (which prints the job id) and record the id remotely in the same command.
-
-        Recording the id where the job runs, in the same round trip, is what lets a
-        driver that was killed right after submitting adopt the job instead of
-        submitting it again.
-        """
+        """:meth:`submit_and_record_many` for one job."""
         return self.submit_and_record_many([job], [submit_cmd])[0]
 
-    def submit_and_record_many(self, jobs: list[Job], submit_cmds: list[str]) -> list[str]:
-        """:meth:`submit_and_record` for several jobs in one remote command; stops at the first failure.
+    def submit_and_record_many(
+        self, jobs: Sequence[Job], submit_cmds: Sequence[str], *, sets_id: bool = False
+    ) -> list[str]:
+        """Run each job's ``submit_cmd`` (it prints the job's id) and record the id where the job runs.
 
-        Each submission first leaves its id under a name unique to this call, and the
-        command reuses that id if it finds it: a context that re-runs the command
-        after a dropped connection therefore never submits a job twice.
+        One script for all jobs; see :mod:`dpdispatcher.submit`. Ids must match
+        :attr:`job_id_pattern`; a job already accepted is never submitted again.
+        With ``sets_id``, each command is a statement that sets ``$dpd_id`` instead.
         """
-        attempt = uuid.uuid4().hex[:12]
-        lines = []
-        for job, cmd in zip(jobs, submit_cmds):
-            once = shlex.quote(f"{job.job_id_file}.{attempt}")
-            lines.append(
-                f'if [ -s {once} ]; then dpd_id=$(cat {once}); else dpd_id=$({cmd}) && printf "%s\\n" "$dpd_id" > {once}; fi '
-                f'&& printf "%s\\n" "$dpd_id" > {shlex.quote(job.job_id_file)} && printf "dpd_job_id %s\\n" "$dpd_id" || exit 1'
-            )
-        result = self.context.run("\n".join(lines))
-        job_ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith("dpd_job_id ")]
-        if result.returncode != 0 or len(job_ids) != len(jobs) or not all(job_ids):
-            failed = jobs[len(job_ids)] if len(job_ids) < len(jobs) else jobs[-1]
-            raise SchedulerError(
-                f"{type(self).__name__} could not submit job {failed.job_hash}: "
-                f"{(result.stderr or result.stdout).strip() or 'no job id returned'}"
-                + (f" ({len(job_ids)} job(s) before it were submitted)" if job_ids else ""),
-                submitted=job_ids[: len(jobs) - 1],
-            )
-        return job_ids
+        return submit.submit_and_record(
+            self.context, jobs, submit_cmds, type(self).__name__, self.job_id_pattern, sets_id=sets_id
+        )
 
-    def adopt_submitted(self, jobs: list[Job]) -> dict[str, str]:
-        """Job ids recorded remotely for ``jobs`` (job hash -> id), read in one command."""
-        if not jobs:
-            return {}
-        reads = [
-            f'[ ! -s {shlex.quote(job.job_id_file)} ] || printf "%s %s\\n" {job.job_hash} "$(cat {shlex.quote(job.job_id_file)})"'
-            for job in jobs
-        ]
-        result = self.context.run("; ".join(reads) + "; true")
-        found = {}
-        for line in result.stdout.splitlines():
-            job_hash, _, job_id = line.partition(" ")
-            if job_id.strip():
-                found[job_hash] = job_id.strip()
-        return found
+    def adopt_submitted(self, jobs: Sequence[Job]) -> dict[str, str]:
+        """Job ids recorded where ``jobs`` run (job hash -> id), read in one script."""
+        return submit.read_recorded_ids(self.context, jobs, self.job_id_pattern)
 
-    # -- status ----------------------------------------------------------------
+    # -- status helpers ------------------------------------------------------------------
 
-    def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
-        """The states of ``jobs``, in order. Backends answer with one scheduler query."""
-        return [self.check_status(job) for job in jobs]
-
-    def check_status(self, job: Job) -> JobStatus:
-        raise NotImplementedError(f"{type(self).__name__} implements neither check_statuses nor check_status")
-
-    def finished_by_tag(self, jobs: list[Job]) -> set[str]:
+    def finished_by_tag(self, jobs: Sequence[Job]) -> set[str]:
         """Hashes of ``jobs`` whose finished tag exists (one existence query for all)."""
         present = self.context.files_exist([job.finish_tag for job in jobs])
         return {job.job_hash for job in jobs if job.finish_tag in present}
 
-    def settle_gone(self, jobs: list[Job]) -> dict[str, JobStatus]:
+    def settle_gone(self, jobs: Sequence[Job]) -> dict[str, JobStatus]:
         """States of jobs the scheduler no longer knows: finished if tagged, else terminated."""
         finished = self.finished_by_tag(jobs) if jobs else set()
         return {job.job_hash: JobStatus.finished if job.job_hash in finished else JobStatus.terminated for job in jobs}
 
-    def finished_tasks(self, tasks: list[Task]) -> list[Task]:
+    def finished_tasks(self, tasks: Sequence[Task]) -> list[Task]:
         """Those of ``tasks`` whose finished tag exists (one existence query for all)."""
         present = self.context.files_exist([task.finish_tag for task in tasks]) if tasks else set()
         return [task for task in tasks if task.finish_tag in present]
 
-    def check_finish_tag(self, job: Job) -> bool:
-        return self.context.check_file_exists(job.finish_tag)
-
-    def check_if_recover(self, submission: Any) -> bool:
-        return self.context.check_file_exists(f"{submission.submission_hash}.json")
-
-    def kill(self, job: Job) -> None:
-        raise NotImplementedError
-
-    def kill_jobs(self, jobs: list[Job]) -> None:
-        """Kill several jobs. Backends may override to do it in one scheduler call."""
-        for job in jobs:
-            self.kill(job)
+    def generated_files(self, job: Job) -> list[str]:
+        """Names (in the job root) of the files ``job`` leaves besides its tasks' tags; backends add theirs."""
+        return [job.script_file_name, job.finish_tag, job.job_id_file]
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """Block up to ``timeout`` seconds between polls; backends may return early when a job ends."""
-        import time
-
         time.sleep(timeout)
 
     def describe_failure(self, job: Job) -> str:
         """Extra words on why a job failed (e.g. 'timed out'); empty when unknown."""
         return ""
-
-
-def _join(directory: str, name: str) -> str:
-    return name if directory in ("", ".", "./") else directory.rstrip("/") + "/" + name

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from dpdispatcher import plugins
+from dpdispatcher.base_context import BaseContext
 from dpdispatcher.errors import (
     ConfigError,
     MissingBackwardFileError,
@@ -81,9 +82,18 @@ class Submission:
         self.machine = machine
         for job in self.belonging_jobs:
             job.machine = machine
-        if machine.context is not None:
-            machine.context.bind_submission(self)
         return self
+
+    def _machine(self) -> Machine:
+        if self.machine is None:
+            raise ConfigError("the submission has no machine; pass machine= or call bind_machine()")
+        return self.machine
+
+    def _bind_context(self) -> BaseContext:
+        """Point the machine's context at this submission's work base and job root."""
+        context = self._machine().context
+        context.bind(self.work_base, self.submission_hash)
+        return context
 
     def generate_jobs(self) -> None:
         """Pack the tasks into jobs of ``group_size`` (0 = all in one), after a fixed-seed shuffle."""
@@ -149,8 +159,6 @@ class Submission:
         submission.belonging_tasks = [task for job in jobs for task in job.job_task_list]
         submission.belonging_jobs = jobs
         submission.uploaded = submission_dict.get("uploaded", False)
-        if machine is not None and machine.context is not None:
-            machine.context.bind_submission(submission)
         return submission
 
     @classmethod
@@ -163,7 +171,7 @@ class Submission:
         atomic_write_text(record_path(self.submission_hash), text)
 
     def _write_remote_record(self) -> None:
-        self.machine.context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize()))
+        self._machine().context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize()))
 
     def try_recover_from_json(self) -> bool:
         """Take over job ids and states from an earlier run of the same submission, if any."""
@@ -171,7 +179,6 @@ class Submission:
         if record is None:
             return False
         old = Submission.deserialize(record, machine=self.machine)
-        self.machine.context.bind_submission(self)
         old_jobs = {job.job_hash: job for job in old.belonging_jobs}
         if set(old_jobs) != {job.job_hash for job in self.belonging_jobs}:
             logger.warning(
@@ -189,7 +196,7 @@ class Submission:
         path = record_path(self.submission_hash)
         if path.exists():
             return json.loads(path.read_text())
-        context = self.machine.context
+        context = self._machine().context
         remote_name = f"{self.submission_hash}.json"
         if context.check_file_exists(remote_name):
             return json.loads(context.read_file(remote_name))
@@ -208,7 +215,7 @@ class Submission:
 
     def forward_file_list(self) -> list[str]:
         """Every forward file (globs expanded) relative to the work base; missing ones are an error."""
-        local_root = self.machine.context.local_root
+        local_root = self._machine().context.local_root
         files, missing = [], []
         entries = [(task.task_work_path, f) for task in self.belonging_tasks for f in task.forward_files]
         entries += [(".", f) for f in self.forward_common_files]
@@ -240,20 +247,20 @@ class Submission:
         return patterns + [safe_join(f) for f in self.backward_common_files]
 
     def upload_jobs(self) -> None:
-        context = self.machine.context
+        context = self._machine().context
         files = self.forward_file_list()
         context.upload_files(files, dirs=self.task_dirs())
         plugins.hook().files_uploaded(context=context, submission=self, files=files)
 
     def write_job_scripts(self) -> None:
         """Write every job's script into the job root (one batched call)."""
-        self.machine.context.write_files(
-            {job.script_file_name: self.machine.gen_script(job) for job in self.belonging_jobs}
+        self._machine().context.write_files(
+            {job.script_file_name: self._machine().gen_script(job) for job in self.belonging_jobs}
         )
 
     def download_jobs(self, tasks: list[Task] | None = None) -> None:
         """Fetch the backward files of ``tasks`` (default all); a missing file is an error naming it."""
-        context = self.machine.context
+        context = self._machine().context
         patterns = self.backward_file_list(tasks)
         missing = context.download_files(patterns)
         fetched = [p for p in patterns if p not in set(missing)]
@@ -265,12 +272,23 @@ class Submission:
                 f"(under {context.remote_root}); everything else was downloaded:\n  {shown}"
             )
 
+    def generated_files(self) -> list[str]:
+        """Every file the run leaves in the job root besides the tasks' own outputs."""
+        machine = self._machine()
+        names = [f"{self.submission_hash}.json"]
+        for job in self.belonging_jobs:
+            names += machine.generated_files(job)
+            names += [name for task in job.job_task_list for name in (task.finish_tag, task.fail_file)]
+        return names
+
     def clean_jobs(self) -> None:
         """Remove the job root and the record (in a background thread with clean_asynchronously)."""
-        if self.machine.clean_asynchronously:
-            threading.Thread(target=self.machine.context.clean, name="dpdispatcher-clean").start()
+        machine = self._machine()
+        generated = self.generated_files()
+        if machine.clean_asynchronously:
+            threading.Thread(target=machine.context.clean, args=(generated,), name="dpdispatcher-clean").start()
         else:
-            self.machine.context.clean()
+            machine.context.clean(generated)
         record = record_path(self.submission_hash)
         if record.exists():
             record.unlink()
@@ -292,12 +310,11 @@ class Submission:
         ``dry_run`` uploads and writes the scripts but submits nothing;
         ``exit_on_submit`` returns once every job is submitted.
         """
-        if self.machine is None:
-            raise ConfigError("the submission has no machine; pass machine= or call bind_machine()")
+        self._machine()
         self.check_paths()
         if not self.belonging_jobs:
             self.generate_jobs()
-        self.machine.context.bind_submission(self)  # tasks may have been added since bind_machine
+        self._bind_context()
         self.try_recover_from_json()
         if not self.uploaded:
             self.upload_jobs()
@@ -330,7 +347,7 @@ class Submission:
         doubtful = self._jobs_to_submit()
         if not doubtful:
             return
-        for job_hash, job_id in self.machine.adopt_submitted(doubtful).items():
+        for job_hash, job_id in self._machine().adopt_submitted(doubtful).items():
             job = next(j for j in doubtful if j.job_hash == job_hash)
             if job_id != job.job_id:
                 logger.info("adopting job %s (id %s) submitted by an earlier run", job_hash, job_id)
@@ -349,9 +366,9 @@ class Submission:
             if not active and not self._jobs_to_submit():
                 return
             if self._few_enough_unfinished(active):
-                self.machine.kill_jobs(active)
+                self._machine().kill_jobs(active)
                 return
-            self.machine.wait(active, schedule.next())
+            self._machine().wait(active, schedule.next())
 
     def _few_enough_unfinished(self, active: list[Job]) -> bool:
         ratio = self.resources.ratio_unfinished if self.resources else 0.0
@@ -359,7 +376,7 @@ class Submission:
 
     def _show(self, progress: Progress) -> None:
         states = [job.job_state for job in self.belonging_jobs]
-        failed = sum(job.gave_up for job in self.belonging_jobs)
+        failed = sum(job.gave_up(self._machine().retry_count) for job in self.belonging_jobs)
         progress.update(
             done=states.count(JobStatus.finished),
             running=states.count(JobStatus.running) + states.count(JobStatus.completing),
@@ -372,7 +389,7 @@ class Submission:
         active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
         if not active:
             return False
-        states = self.machine.check_statuses(active)
+        states = self._machine().check_statuses(active)
         changed = False
         for job, state in zip(active, states):
             if state != job.job_state:
@@ -382,10 +399,12 @@ class Submission:
         return changed
 
     def _jobs_to_submit(self) -> list[Job]:
+        retries = self._machine().retry_count
         return [
             job
             for job in self.belonging_jobs
-            if job.job_state == JobStatus.unsubmitted or (job.job_state == JobStatus.terminated and not job.gave_up)
+            if job.job_state == JobStatus.unsubmitted
+            or (job.job_state == JobStatus.terminated and not job.gave_up(retries))
         ]
 
     def handle_unexpected_submission_state(self) -> bool:
@@ -394,7 +413,7 @@ class Submission:
         for job in self._jobs_to_submit():
             if job.job_state == JobStatus.terminated:
                 job.fail_count += 1
-                if job.gave_up:
+                if job.gave_up(self._machine().retry_count):
                     logger.warning("job %s failed %d times; giving up on it", job.job_id, job.fail_count)
                     continue
                 logger.info("job %s terminated; resubmitting (retry %d)", job.job_id, job.fail_count)
@@ -403,7 +422,7 @@ class Submission:
         if not to_submit:
             return False
         try:
-            job_ids = self.machine.submit_jobs(to_submit)
+            job_ids = self._machine().submit_jobs(to_submit)
         except SchedulerError as err:
             for job, job_id in zip(to_submit, err.submitted):  # accepted before the refusal
                 self._registered(job, job_id)
@@ -423,9 +442,6 @@ class Submission:
             logger.warning("%s; trying again at the next poll", err)
             return True
 
-    def submit_job(self, job: Job) -> None:
-        self._registered(job, self.machine.do_submit(job))
-
     def _registered(self, job: Job, job_id: str) -> None:
         job.register_job_id(job_id)
         plugins.hook().job_submitted(machine=self.machine, job=job, job_id=job_id)
@@ -442,14 +458,16 @@ class Submission:
             return
         # Some tasks failed for good (or were left by ratio_unfinished): keep every result that exists.
         doubtful = [task for job in failed_jobs for task in job.job_task_list]
-        finished_doubtful = self.machine.finished_tasks(doubtful)
+        finished_doubtful = self._machine().finished_tasks(doubtful)
         finished_hashes = {t.task_hash for t in finished_doubtful}
         failed_tasks = [t for t in doubtful if t.task_hash not in finished_hashes]
         good_tasks = [
             t for job in self.belonging_jobs if job.job_state == JobStatus.finished for t in job.job_task_list
         ]
         self.download_jobs(good_tasks + finished_doubtful)
-        if not any(job.gave_up for job in failed_jobs):  # ratio_unfinished ended the run: not an error
+        if not any(
+            job.gave_up(self._machine().retry_count) for job in failed_jobs
+        ):  # ratio_unfinished ended the run: not an error
             if clean:
                 self.clean_jobs()
             return
@@ -459,8 +477,8 @@ class Submission:
         )
 
     def _failure_report(self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int) -> str:
-        context = self.machine.context
-        retries = self.machine.retry_count
+        context = self._machine().context
+        retries = self._machine().retry_count
         lines = [
             f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"
         ]
@@ -477,7 +495,7 @@ class Submission:
                 lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
             else:
                 lines.append("  the task did not report back (its job was killed or ended first)")
-        reasons = {self.machine.describe_failure(job) for job in failed_jobs} - {""}
+        reasons = {self._machine().describe_failure(job) for job in failed_jobs} - {""}
         if reasons:
             lines.append("scheduler: " + "; ".join(sorted(reasons)))
         lines.append(f"The results of the {n_downloaded} task(s) that succeeded were downloaded.")

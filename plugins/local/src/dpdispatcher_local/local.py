@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import subprocess
+from collections.abc import Collection, Sequence
 
 from dargs import Argument
 
@@ -19,7 +20,9 @@ class LocalContext(BaseContext):
 
     is_local = True
 
-    def __init__(self, local_root=None, remote_root=None, remote_profile=None):
+    def __init__(
+        self, local_root: str | None = None, remote_root: str | None = None, remote_profile: dict | None = None
+    ) -> None:
         super().__init__(local_root, remote_root, remote_profile)
         self.symlink = bool(self.remote_profile.get("symlink", False))
 
@@ -44,14 +47,14 @@ class LocalContext(BaseContext):
             )
         ]
 
-    def bind_submission(self, submission) -> None:
-        super().bind_submission(submission)
+    def bind(self, work_base: str, submission_hash: str) -> None:
+        super().bind(work_base, submission_hash)
         self.remote_root = os.path.abspath(self.remote_root)
         os.makedirs(self.remote_root, exist_ok=True)
 
     # -- transfer ------------------------------------------------------------
 
-    def upload_files(self, files: list[str], dirs: list[str] = ()) -> None:
+    def upload_files(self, files: list[str], dirs: Sequence[str] = ()) -> None:
         for d in dirs:
             os.makedirs(os.path.join(self.remote_root, d), exist_ok=True)
         for rel in files:
@@ -75,7 +78,7 @@ class LocalContext(BaseContext):
 
     # -- files and commands ----------------------------------------------------
 
-    def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
+    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
         proc = subprocess.run(
             cmd,
             shell=True,
@@ -84,12 +87,12 @@ class LocalContext(BaseContext):
             capture_output=True,
             text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            input=stdin if stdin is not None else "",
         )
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
     def write_file(self, fname: str, write_str: str) -> None:
-        atomic_write_text(os.path.join(self.remote_root, fname), write_str)
+        atomic_write_text(os.path.join(self.remote_root, fname), write_str, durable=False)
 
     def read_file(self, fname: str) -> str:
         with open(os.path.join(self.remote_root, fname)) as f:
@@ -98,7 +101,8 @@ class LocalContext(BaseContext):
     def check_file_exists(self, fname: str) -> bool:
         return os.path.exists(os.path.join(self.remote_root, fname))
 
-    def clean(self) -> None:
+    def clean(self, generated: Collection[str] = ()) -> None:
+        """Remove the job root: everything in it was made for this submission."""
         shutil.rmtree(self.remote_root, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 
+from dpdispatcher.commands import chunked_command
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
@@ -16,26 +17,31 @@ LOCAL_WATCH_INTERVAL = 0.02
 class Shell(Machine):
     """Runs job scripts with ``bash`` where the context runs commands (this machine or over SSH)."""
 
-    def do_submit(self, job: Job) -> str:
-        return self.submit_and_record(job, self._launch(job))
+    #: a job id is the process id of the job's bash
+    job_id_pattern = r"[0-9]+"
+
+    def gen_script_header(self, job: Job) -> str:
+        return self.shebang
 
     def submit_jobs(self, jobs: list[Job]) -> list[str]:
-        """All jobs start in one command (one process spawn or SSH round trip, not one per job)."""
-        return self.submit_and_record_many(jobs, [self._launch(job) for job in jobs])
+        """All jobs start in one script (one process spawn or SSH round trip, not one per job)."""
+        return self.submit_and_record_many(jobs, [self._launch(job) for job in jobs], sets_id=True)
 
     @staticmethod
     def _launch(job: Job) -> str:
         script = shlex.quote(job.script_file_name)
-        out = shlex.quote(f"{job.job_hash}.out")
-        # setsid: the job gets its own process group, so kill() stops every task it started
-        return f"setsid nohup bash {script} >{out} 2>&1 </dev/null & echo $!"
+        out = shlex.quote(job_output(job))
+        # setsid: the job gets its own session and process group, so kill_jobs() stops every task it
+        # started and no hangup of the driver's terminal or connection reaches it
+        return f"setsid bash {script} >{out} 2>&1 </dev/null & dpd_id=$!"
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
-        """One ``ps`` for all jobs; jobs whose process is gone are settled from their finished tags."""
+        """One script of ``ps`` calls (as few as the command budget allows); jobs whose process is gone
+        are settled from their finished tags."""
         pids = [job.job_id for job in jobs if job.job_id.isdigit()]
         alive: dict[str, str] = {}
         if pids:
-            result = self.context.run(f"ps -o pid=,stat=,args= -p {','.join(pids)}")
+            result = self.context.run_script(chunked_command(["ps", "-o", "pid=,stat=,args=", "-p"], pids, joiner=","))
             for line in result.stdout.splitlines():
                 fields = line.split(None, 2)
                 if len(fields) == 3 and not fields[1].startswith("Z"):
@@ -44,18 +50,18 @@ class Shell(Machine):
         gone = self.settle_gone([job for job in jobs if job.job_hash not in running])
         return [JobStatus.running if job.job_hash in running else gone[job.job_hash] for job in jobs]
 
-    def kill(self, job: Job) -> None:
-        self.kill_jobs([job])
-
     def kill_jobs(self, jobs: list[Job]) -> None:
-        """One command signals every job's process group."""
-        commands = [
+        """One script signals every job's process group."""
+        steps = [
             f"{{ kill -TERM -- -{job.job_id} || kill -TERM {job.job_id}; }} 2>/dev/null"
             for job in jobs
             if job.job_id.isdigit()
         ]
-        if commands:
-            self.context.run("; ".join(commands) + "; true")
+        if steps:
+            self.context.run_script([*steps, "true"])
+
+    def generated_files(self, job: Job) -> list[str]:
+        return [*super().generated_files(job), job_output(job)]
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """On this machine, return as soon as any job's process ends (no subprocess needed)."""
@@ -67,6 +73,11 @@ class Shell(Machine):
             if not all(_process_alive(pid) for pid in pids):
                 return
             time.sleep(min(LOCAL_WATCH_INTERVAL, max(deadline - time.monotonic(), 0)))
+
+
+def job_output(job: Job) -> str:
+    """Where a job script's own stdout and stderr go (the tasks write to their outlog/errlog)."""
+    return f"{job.job_hash}.out"
 
 
 def _process_alive(pid: str) -> bool:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+from dpdispatcher import job_script
 from dpdispatcher_slurm import header
 from dpdispatcher_slurm.slurm import Slurm
 
@@ -46,45 +45,27 @@ class SlurmJobArray(Slurm):
     # -- script --------------------------------------------------------------------
 
     def gen_script_header(self, job: Job) -> str:
-        lines = super().gen_script_header(job)
-        if header.uses_template(job.resources):
-            return lines
-        return lines + f"\n#SBATCH --array=0-{len(self.elements(job)) - 1}"
+        return super().gen_script_header(job) + "\n" + header.directive(f"--array=0-{len(self.elements(job)) - 1}")
 
     def gen_output_lines(self, job: Job) -> list[str]:
         return header.output_lines(job, array=True)
 
     def gen_script_command(self, job: Job) -> str:
-        """A ``case`` on the array index: each element runs its own tasks and names their tags in ``dpd_mine``."""
+        """A ``case`` on the array index: each element runs its own tasks and checks their tags."""
         branches = ['case "${SLURM_ARRAY_TASK_ID:-}" in']
         for index, tasks in enumerate(self.elements(job)):
-            part = super().gen_script_command(SimpleNamespace(resources=job.resources, job_task_list=tasks))
-            mine = shlex.quote(" ".join(task.finish_tag for task in tasks))
-            branches.append(f"{index})\ndpd_mine={mine}\n{part.rstrip()}\n;;")
+            part = job_script.task_blocks(job.resources, tasks) + "\n" + job_script.wait_and_check(tasks)
+            branches.append(f"{index})\n{part.rstrip()}\n;;")
         branches.append('*)\necho "array index ${SLURM_ARRAY_TASK_ID:-(none)} is not one of this job" >&2\nexit 2\n;;')
         branches.append("esac")
         return "\n".join(branches)
 
     def gen_script_end(self, job: Job) -> str:
-        """Exit non-zero if a task of this element failed; the element that sees every task done tags the job."""
-        all_tags = " ".join(shlex.quote(task.finish_tag) for task in job.job_task_list)
-        lines = [
-            "wait",
-            'cd "$REMOTE_ROOT" || exit 1',
-            "dpd_failed=0",
-            "for dpd_f in $dpd_mine; do",
-            '  [ -f "$dpd_f" ] || dpd_failed=1',
-            "done",
-            "# the element that sees every task of the array finished leaves the job tag",
-            "dpd_all=1",
-            f"for dpd_f in {all_tags}; do",
-            '  [ -f "$dpd_f" ] || { dpd_all=0; break; }',
-            "done",
-            f'if [ "$dpd_all" -eq 1 ]; then touch {shlex.quote(job.finish_tag)}; fi',
-            *job.resources.append_script,
-            'exit "$dpd_failed"',
-        ]
-        return "\n".join(lines) + "\n"
+        """The element that sees every task of the array finished leaves the job tag; exit as the element fared."""
+        return job_script.finish(job, check_all=True)
+
+    def output_files(self, job: Job) -> list[str]:
+        return header.output_files(job, elements=len(self.elements(job)))
 
     # -- submission ------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shlex
 
+from dpdispatcher.commands import chunked_command
+
 #: what squeue prints per job (``%i``: id with array index, ``%T``: long state name)
 SQUEUE_FORMAT = "%i %T"
 
@@ -78,8 +80,9 @@ def sbatch(script: str, args: list[str]) -> str:
     return f'dpd_out=$(sbatch --parsable {shlex.join([*args, script])}) && echo "${{dpd_out%%;*}}"'
 
 
-def scancel(ids: list[str]) -> str:
-    return shlex.join(["scancel", *ids])
+def scancel(ids: list[str]) -> list[str]:
+    """scancel lines for ``ids``, each under the command budget."""
+    return chunked_command(["scancel"], ids)
 
 
 def my_jobs_with_scripts() -> str:

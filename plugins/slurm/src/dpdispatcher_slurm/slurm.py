@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 class Slurm(Machine):
     """The Slurm batch type: one ``sbatch`` per job, one ``squeue`` per poll for all jobs."""
 
+    #: ``sbatch --parsable`` prints ``id`` or ``id;cluster``; the cluster is dropped
+    job_id_pattern = r"[0-9]+"
+
     #: most ids named in one squeue/sacct call (beyond: squeue lists the user's queue, sacct is chunked)
     query_chunk = 500
     #: sbatch attempts after the first on transient trouble, and the backoff (seconds)
@@ -88,13 +91,11 @@ class Slurm(Machine):
     # -- script --------------------------------------------------------------------
 
     def gen_script_header(self, job: Job) -> str:
-        """``#SBATCH`` lines (see :mod:`dpdispatcher_slurm.header`); the template strategy replaces them."""
-        if header.uses_template(job.resources):
-            return super().gen_script_header(job)
+        """``#SBATCH`` lines (see :mod:`dpdispatcher_slurm.header`)."""
         lines = [
             self.shebang,
             *header.resource_lines(job.resources),
-            f"#SBATCH --job-name {self.job_name(job)}",
+            header.directive("--job-name", self.job_name(job)),
             *self.gen_output_lines(job),
         ]
         return "\n".join(lines)
@@ -110,10 +111,6 @@ class Slurm(Machine):
     def sbatch_args(self, jobs: list[Job]) -> list[list[str]]:
         """Arguments given to sbatch before the script name, for each of ``jobs``."""
         return [[] for _ in jobs]
-
-    def do_submit(self, job: Job, retry: int = 0, max_retry: int = 3) -> str:
-        """Submit one job (``retry``/``max_retry``: the published signature; see :attr:`submit_retries`)."""
-        return self.submit_jobs([job])[0]
 
     def submit_jobs(self, jobs: list[Job]) -> list[str]:
         """Submit ``jobs`` with one remote command (one sbatch each), recording each id where the job runs.
@@ -198,10 +195,6 @@ class Slurm(Machine):
         self._seen.pop(job.job_hash, None)
 
     # -- status ----------------------------------------------------------------------
-
-    def check_status(self, job: Job, retry: int = 0, max_retry: int = 3) -> JobStatus:
-        """One job's state (a Submission asks for all its jobs at once with :meth:`check_statuses`)."""
-        return self.check_statuses([job])[0]
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
         ids = list(dict.fromkeys(b for b in (base_id(job.job_id) for job in jobs) if b))
@@ -341,14 +334,18 @@ class Slurm(Machine):
 
     # -- kill and failures ---------------------------------------------------------------
 
-    def kill(self, job: Job) -> None:
-        self.kill_jobs([job])
-
     def kill_jobs(self, jobs: list[Job]) -> None:
-        """One scancel for all ``jobs`` (array jobs: every element)."""
+        """One script of scancel calls for all ``jobs`` (array jobs: every element), each under the command budget."""
         ids = [b for b in (base_id(job.job_id) for job in jobs) if b]
-        for start in range(0, len(ids), self.query_chunk):
-            self.context.run(commands.scancel(ids[start : start + self.query_chunk]))
+        if ids:
+            self.context.run_script(commands.scancel(ids))
+
+    def generated_files(self, job: Job) -> list[str]:
+        return [*super().generated_files(job), *self.output_files(job)]
+
+    def output_files(self, job: Job) -> list[str]:
+        """The files Slurm writes the job's stdout and stderr to (see :meth:`gen_output_lines`)."""
+        return header.output_files(job)
 
     def describe_failure(self, job: Job) -> str:
         state = self._final_state.get(job.job_hash) or self._state_from_output(job)

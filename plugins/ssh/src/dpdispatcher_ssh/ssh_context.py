@@ -12,6 +12,7 @@ import logging
 import os
 import posixpath
 import shlex
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from dargs import Argument
@@ -210,8 +211,9 @@ class SSHContext(BaseContext):
             raise ConfigError("machine/remote_root is required for SSHContext")
         return self.remote_root
 
-    def run(self, cmd: str, timeout: float | None = None) -> CommandResult:
-        result = self.session.exec(cmd, timeout=timeout, cwd=self._root())
+    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
+        data = stdin.encode() if stdin is not None else None
+        result = self.session.exec(cmd, stdin=data, timeout=timeout, cwd=self._root())
         return CommandResult(
             result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
         )
@@ -255,7 +257,8 @@ class SSHContext(BaseContext):
         present = {p.decode() for p in result.stdout.split(b"\0") if p}
         return {f for f in fnames if _rel(f) in present}
 
-    def clean(self) -> None:
+    def clean(self, generated: Collection[str] = ()) -> None:
+        """Remove the job root of the bound submission (and nothing above it)."""
         root = self.remote_root
         if (
             not root
@@ -270,7 +273,7 @@ class SSHContext(BaseContext):
 
     # -- transfer ------------------------------------------------------------------
 
-    def upload_files(self, files: list[str], dirs: list[str] = ()) -> None:
+    def upload_files(self, files: list[str], dirs: Sequence[str] = ()) -> None:
         """Send files and directory trees as one tar stream; skip files whose content is already remote."""
         candidates: list[tuple[str, str]] = []  # (relative path, local path)
         entries: list[Entry] = [Entry(_rel(d)) for d in dirs]

@@ -24,19 +24,20 @@ class EchoScheduler(Machine):
     """Runs job scripts as background bash processes and tracks them through exit files."""
 
     def gen_script_header(self, job: Job) -> str:
-        # keep the core's handling of strategy.customized_script_header_template_file
-        return super().gen_script_header(job) + f"\n# EchoScheduler job {job.job_hash}"
+        return f"{self.shebang}\n# EchoScheduler job {job.job_hash}"
 
-    def do_submit(self, job: Job) -> str:
+    def submit_jobs(self, jobs: list[Job]) -> list[str]:
+        # submit_and_record_many stores each id in the job root in the same script, so a
+        # driver killed right after this call adopts the jobs instead of resubmitting them
+        return self.submit_and_record_many(jobs, [self._launch(job) for job in jobs])
+
+    @staticmethod
+    def _launch(job: Job) -> str:
         script = shlex.quote(job.script_file_name)
         out = shlex.quote(f"{job.job_hash}.out")
         status = shlex.quote(exit_file(job))
         wrapper = shlex.quote(f"rm -f {status}; bash {script} >{out} 2>&1; echo $? > {status}")
-        # submit_and_record stores the id in the job root in the same command, so a
-        # driver killed right after this call adopts the job instead of resubmitting it
-        return self.submit_and_record(
-            job, f"setsid nohup bash -c {wrapper} >/dev/null 2>&1 </dev/null & echo {ID_PREFIX}$!"
-        )
+        return f"setsid nohup bash -c {wrapper} >/dev/null 2>&1 </dev/null & echo {ID_PREFIX}$!"
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
         """One command for all jobs: exit code if the job ended, else whether its process lives."""
@@ -49,7 +50,7 @@ class EchoScheduler(Machine):
                 f"if [ -f {status} ]; then echo {job.job_hash} exit $(cat {status});"
                 f" elif {probe}; then echo {job.job_hash} running; else echo {job.job_hash} gone; fi"
             )
-        result = self.context.run("\n".join(lines)) if lines else None
+        result = self.context.run_script(lines) if lines else None
         answers = {}
         for line in result.stdout.splitlines() if result else []:
             fields = line.split()
@@ -68,7 +69,8 @@ class EchoScheduler(Machine):
                 states.append(settled[job.job_hash])
         return states
 
-    def kill(self, job: Job) -> None:
-        pid = job.job_id[len(ID_PREFIX) :]
-        if pid.isdigit():
-            self.context.run(f"kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; true")
+    def kill_jobs(self, jobs: list[Job]) -> None:
+        pids = [job.job_id[len(ID_PREFIX) :] for job in jobs]
+        steps = [f"kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null" for pid in pids if pid.isdigit()]
+        if steps:
+            self.context.run_script([*steps, "true"])

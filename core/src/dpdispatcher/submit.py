@@ -1,0 +1,100 @@
+"""Submitting jobs so that none is ever submitted twice, and reading back what was submitted.
+
+Each job's submit step runs where the job runs, in one script for all jobs, and
+records the scheduler's id in the job's id file (:attr:`Job.job_id_file`) in the
+same step. Before submitting, a step looks at that file: if it names an id other
+than the one the driver knows (the job's previous id, or none), the job was
+accepted already — by this very script whose answer was lost with a dropped
+connection, by a call that stopped at a later job, or by a driver that was killed
+— and that id is taken instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from dpdispatcher.errors import SchedulerError
+
+if TYPE_CHECKING:
+    from dpdispatcher.base_context import BaseContext
+    from dpdispatcher.job import Job
+
+ID_LINE = "dpd_job_id"
+
+SUBMIT_STEP = (
+    "dpd_id=; [ ! -s {id_file} ] || IFS= read -r dpd_id < {id_file}; "
+    'if [ -z "$dpd_id" ] || [ "$dpd_id" = {known} ]; then '
+    '{launch} || {{ printf "%s\\n" "$dpd_id" >&2; exit 1; }}; fi; '
+    'case "$dpd_id" in ""|*[[:space:]]*) printf "printed %s instead of one job id\\n" "${{dpd_id:-nothing}}" >&2; exit 1;; esac; '
+    'printf "%s\\n" "$dpd_id" > {id_file} && printf "{id_line} %s\\n" "$dpd_id" || exit 1'
+)
+
+READ_STEP = '[ ! -s {id_file} ] || {{ IFS= read -r dpd_id < {id_file}; printf "%s %s\\n" {job_hash} "$dpd_id"; }}'
+
+
+def submit_and_record(
+    context: BaseContext,
+    jobs: Sequence[Job],
+    commands: Sequence[str],
+    machine_name: str,
+    id_pattern: str,
+    sets_id: bool = False,
+) -> list[str]:
+    """Run each job's submit ``command`` (it prints the job's id) and record the id, in one script.
+
+    With ``sets_id`` each command is a statement that sets ``$dpd_id`` itself
+    (``job & dpd_id=$!``): it saves a subshell per job.
+
+    Stops at the first job that fails; the :class:`SchedulerError` then carries the
+    ids of the jobs accepted before it (``submitted``), which are recorded too, and
+    the command's output. Calling again with the same jobs submits none of those twice.
+    """
+    steps = [
+        SUBMIT_STEP.format(
+            id_file=shlex.quote(job.job_id_file),
+            known=shlex.quote(job.job_id),
+            launch=cmd if sets_id else f"dpd_id=$({cmd})",
+            id_line=ID_LINE,
+        )
+        for job, cmd in zip(jobs, commands)
+    ]
+    result = context.run_script(steps)
+    ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith(ID_LINE + " ")]
+    for index, job_id in enumerate(ids):
+        if not re.fullmatch(id_pattern, job_id):
+            raise SchedulerError(
+                f"{machine_name} could not submit job {jobs[index].job_hash}: the submit command printed {job_id!r}, "
+                f"which is not a {machine_name} job id (expected {id_pattern})",
+                submitted=ids[:index],
+            )
+    if result.returncode != 0 or len(ids) != len(jobs):
+        failed = jobs[min(len(ids), len(jobs) - 1)]
+        output = "\n".join(
+            line for line in (result.stderr + "\n" + result.stdout).splitlines() if not line.startswith(ID_LINE)
+        ).strip()
+        raise SchedulerError(
+            f"{machine_name} could not submit job {failed.job_hash}: {output or 'the submit command printed no job id'}"
+            + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
+            submitted=ids[: len(jobs) - 1],
+        )
+    return ids
+
+
+def read_recorded_ids(context: BaseContext, jobs: Sequence[Job], id_pattern: str) -> dict[str, str]:
+    """The ids recorded in the job root for ``jobs`` (job hash -> id), read in one script.
+
+    A recorded value that is not a job id (a file damaged by a full disk, say) is ignored.
+    """
+    if not jobs:
+        return {}
+    steps = [READ_STEP.format(id_file=shlex.quote(job.job_id_file), job_hash=job.job_hash) for job in jobs]
+    found = {}
+    for line in context.run_script(steps).stdout.splitlines():
+        job_hash, _, job_id = line.partition(" ")
+        job_id = job_id.strip()
+        if job_id and re.fullmatch(id_pattern, job_id):
+            found[job_hash] = job_id
+    return found
