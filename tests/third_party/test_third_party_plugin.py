@@ -137,8 +137,13 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_work(venv: Venv,
     assert _plugin(report, "broken") is None
     assert _plugin(report, "echo") is not None and _plugin(report, "local") is not None
 
-    table = _ok(venv.dpdisp("plugins", home=tmp_path), "dpdisp plugins").stdout
-    assert "FAILED TO LOAD: broken (dpdispatcher-broken-plugin)" in table
+    result = _ok(venv.dpdisp("plugins", home=tmp_path), "dpdisp plugins")
+    assert "FAILED TO LOAD: broken (dpdispatcher-broken-plugin): ImportError: " in result.stdout
+    # one warning for the broken plugin (stevedore's own copy is suppressed), and nothing else
+    assert result.stderr.splitlines() == [
+        "WARNING dpdispatcher.plugins: plugin 'broken' (dpdispatcher-broken-plugin) failed to load: ImportError: "
+        "dpd_broken_plugin needs the module 'no_such_scheduler_sdk', which is not installed"
+    ]
 
 
 def _write_submission(tmp_path: Path, n_tasks: int = 3) -> Path:
@@ -189,11 +194,17 @@ def test_disabling_third_party_plugins_hides_the_batch_type(venv: Venv, tmp_path
     names = [p["name"] for p in report["plugins"]]
     assert "echo" not in names and "local" in names
     assert report["load_errors"] == []  # disabled plugins are not even imported
+    assert {"name": "echo", "distribution": "dpdispatcher-echo-scheduler"} in report["disabled"]
 
     spec = _write_submission(tmp_path)
     result = venv.dpdisp("submit", str(spec), home=tmp_path / "home", cwd=tmp_path, **{DISABLE_ENV: "1"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "unknown batch type 'EchoScheduler'" in result.stderr
+    # the user learns why: the variable is set and hid the two third-party plugins
+    assert (
+        f"{DISABLE_ENV} is set and hid 2 third-party plugins: broken (dpdispatcher-broken-plugin), "
+        "echo (dpdispatcher-echo-scheduler); unset it to load them." in result.stderr
+    )
     assert not (tmp_path / "remote").exists() or not any((tmp_path / "remote").iterdir())
 
 

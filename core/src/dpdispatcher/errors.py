@@ -22,6 +22,20 @@ class PluginConflictError(DispatcherError):
     """Two plugins claim the same batch type or context name."""
 
 
+class PluginLoadError(DispatcherError):
+    """A plugin was found but cannot be used: it implements an unknown hook or registers an unusable class.
+
+    ``plugin`` is its entry point name, ``distribution`` the distribution declaring it, and
+    ``detail`` what is wrong, without the plugin's name.
+    """
+
+    def __init__(self, plugin: str, distribution: str, detail: str) -> None:
+        super().__init__(f"plugin {plugin!r} ({distribution}): {detail}")
+        self.plugin = plugin
+        self.distribution = distribution
+        self.detail = detail
+
+
 class UnsafePathError(ConfigError):
     """A task directory or file entry points outside the submission's work base."""
 

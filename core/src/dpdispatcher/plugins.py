@@ -1,64 +1,61 @@
 """Finding plugins through entry points and keeping the name -> class registry.
 
 Each distribution declares ``[project.entry-points.dpdispatcher] name = "module"``.
-Every entry point is loaded on its own by stevedore: one that fails to import is
-recorded in :attr:`PluginRegistry.load_errors` and reported by ``dpdisp plugins``,
-and every other plugin keeps working.
+Every entry point is loaded on its own by stevedore and registered with pluggy in
+the order of the entry point names. A plugin that fails to import, implements a
+hook that does not exist (a misspelt name) or registers a class that is not a
+concrete Machine / BaseContext subclass is recorded in
+:attr:`PluginRegistry.load_errors`, logged once and reported by ``dpdisp plugins``;
+every other plugin keeps working. A name claimed by two plugins is recorded in
+:attr:`PluginRegistry.conflicts` and only that name becomes unusable.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
 from stevedore import NamedExtensionManager
 
 from dpdispatcher import hookspecs
-from dpdispatcher.errors import PluginConflictError, PluginNotFoundError
+from dpdispatcher.errors import PluginConflictError, PluginLoadError, PluginNotFoundError
+
+if TYPE_CHECKING:
+    from dpdispatcher.job import Job
+    from dpdispatcher.machine import Machine
 
 ENTRY_POINT_GROUP = "dpdispatcher"
 DISABLE_THIRD_PARTY_ENV = "DPDISPATCHER_DISABLE_THIRD_PARTY_PLUGINS"
 
-#: Distributions maintained in this repository; the only ones loaded when
-#: third-party plugins are disabled.
-FIRST_PARTY_DISTRIBUTIONS = frozenset(
-    {
-        "dpdispatcher-core",
-        "dpdispatcher-shell",
-        "dpdispatcher-local",
-        "dpdispatcher-slurm",
-        "dpdispatcher-ssh",
-        "dpdispatcher-pbs",
-        "dpdispatcher-lsf",
-        "dpdispatcher-sge",
-        "dpdispatcher-hdfs",
-        "dpdispatcher-distributed-shell",
-        "dpdispatcher-dpcloudserver",
-    }
+
+@dataclass(frozen=True)
+class Shipped:
+    """A distribution this repository ships: its folder in a checkout and the names it provides."""
+
+    distribution: str
+    folder: str
+    machines: tuple[str, ...] = ()
+    contexts: tuple[str, ...] = ()
+
+
+#: Every distribution in this repository, and nothing else: the single source of the
+#: install hints and of FIRST_PARTY_DISTRIBUTIONS. Adding a ``plugins/<name>`` folder
+#: adds its row here (tests/core/test_plugins.py checks the table against the checkout).
+SHIPPED = (
+    Shipped("dpdispatcher-core", "core"),
+    Shipped("dpdispatcher-shell", "plugins/shell", machines=("Shell",)),
+    Shipped("dpdispatcher-local", "plugins/local", contexts=("LocalContext", "LazyLocalContext")),
+    Shipped("dpdispatcher-slurm", "plugins/slurm", machines=("Slurm", "SlurmJobArray")),
+    Shipped("dpdispatcher-ssh", "plugins/ssh", contexts=("SSHContext",)),
 )
 
-#: Which distribution to install for a well-known name (lower case, no suffix).
-KNOWN_MACHINES = {
-    "shell": "dpdispatcher-shell",
-    "slurm": "dpdispatcher-slurm",
-    "slurmjobarray": "dpdispatcher-slurm",
-    "pbs": "dpdispatcher-pbs",
-    "torque": "dpdispatcher-pbs",
-    "lsf": "dpdispatcher-lsf",
-    "sge": "dpdispatcher-sge",
-    "distributedshell": "dpdispatcher-distributed-shell",
-    "dpcloudserver": "dpdispatcher-dpcloudserver",
-}
-KNOWN_CONTEXTS = {
-    "local": "dpdispatcher-local",
-    "lazylocal": "dpdispatcher-local",
-    "ssh": "dpdispatcher-ssh",
-    "hdfs": "dpdispatcher-hdfs",
-    "dpcloudserver": "dpdispatcher-dpcloudserver",
-}
+#: The only distributions loaded when third-party plugins are disabled.
+FIRST_PARTY_DISTRIBUTIONS = frozenset(s.distribution for s in SHIPPED)
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +80,24 @@ class LoadError:
 
 
 @dataclass
+class Conflict:
+    """A name claimed by several plugins: unusable until all but one are uninstalled."""
+
+    kind: str
+    name: str
+    claimed_by: list[dict[str, str]]
+    error: str
+
+
+@dataclass
+class Disabled:
+    """A third-party entry point not loaded because DISABLE_THIRD_PARTY_ENV is set."""
+
+    name: str
+    distribution: str
+
+
+@dataclass
 class Registered:
     cls: type
     name: str
@@ -100,37 +115,85 @@ def machine_key(name: str) -> str:
     return name.lower()
 
 
+def _machine_base() -> type:
+    from dpdispatcher.machine import Machine  # machine.py imports this module
+
+    return Machine
+
+
+def _context_base() -> type:
+    from dpdispatcher.base_context import BaseContext
+
+    return BaseContext
+
+
 class _Table:
     """Name -> class table for one kind of plugin class (machines or contexts)."""
 
-    def __init__(self, kind: str, key: Callable[[str], str], known: dict[str, str]):
+    def __init__(self, kind: str, key: Callable[[str], str], base: Callable[[], type], shipped: str) -> None:
         self.kind = kind
         self.key = key
-        self.known = known
+        self.base = base
+        self.hints = {key(name): s for s in SHIPPED for name in getattr(s, shipped)}
         self.entries: dict[str, Registered] = {}
+        self.conflicts: dict[str, list[Registered]] = {}
+        #: appended to "unknown name" errors (set when third-party plugins are disabled)
+        self.note = ""
+
+    def check(self, cls: Any) -> str | None:
+        """Why ``cls`` cannot be registered here, or None."""
+        base = self.base()
+        if not isinstance(cls, type) or not issubclass(cls, base):
+            return (
+                f"{self.kind} {getattr(cls, '__name__', cls)!s} is not a subclass of {base.__module__}.{base.__name__}"
+            )
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            return f"{self.kind} {cls.__name__} does not implement {missing}"
+        return None
 
     def add(self, entry: Registered) -> None:
         key = self.key(entry.name)
+        claims = self.conflicts.get(key)
+        if claims is not None:
+            if all(c.cls is not entry.cls for c in claims):
+                claims.append(entry)
+            return
         old = self.entries.get(key)
-        if old is not None and old.cls is not entry.cls:
-            raise PluginConflictError(
-                f"{self.kind} {entry.name!r} is provided by two plugins: "
-                f"{old.distribution} (entry point {old.plugin!r}) and "
-                f"{entry.distribution} (entry point {entry.plugin!r}); "
-                f"uninstall one of them"
-            )
-        self.entries[key] = entry
+        if old is None:
+            self.entries[key] = entry
+        elif old.cls is not entry.cls:
+            del self.entries[key]
+            self.conflicts[key] = [old, entry]
+
+    def conflict_message(self, key: str) -> str:
+        claims = self.conflicts[key]
+        who = [f"{c.distribution} (entry point {c.plugin!r})" for c in claims]
+        uninstall = " or ".join(f"pip uninstall {d}" for d in dict.fromkeys(c.distribution for c in claims))
+        two = len(claims) == 2
+        return (
+            f"{self.kind} {claims[0].name!r} is provided by {'two' if two else len(claims)} plugins: "
+            f"{', '.join(who[:-1])} and {who[-1]}; "
+            f"uninstall {'one' if two else 'all but one'} of them ({uninstall}) to use it"
+        )
 
     def get(self, name: str) -> type:
-        entry = self.entries.get(self.key(name))
+        key = self.key(name)
+        entry = self.entries.get(key)
         if entry is not None:
             return entry.cls
-        installed = ", ".join(sorted({e.name for e in self.entries.values()})) or "none"
+        if key in self.conflicts:
+            raise PluginConflictError(self.conflict_message(key))
+        installed = ", ".join(self.names()) or "none"
         hint = ""
-        dist = self.known.get(self.key(name))
-        if dist:
-            hint = f"; install {dist} (pip install {dist}) to use it"
-        raise PluginNotFoundError(f"unknown {self.kind} {name!r}{hint}. Installed {self.kind}s: {installed}")
+        shipped = self.hints.get(key)
+        if shipped:
+            dist = shipped.distribution
+            hint = (
+                f"; install {dist} (pip install {dist}, or from a checkout: pip install ./{shipped.folder}) to use it"
+            )
+        note = f" {self.note}" if self.note else ""
+        raise PluginNotFoundError(f"unknown {self.kind} {name!r}{hint}. Installed {self.kind}s: {installed}.{note}")
 
     def names(self) -> list[str]:
         return sorted({e.name for e in self.entries.values()})
@@ -142,33 +205,81 @@ class PluginRegistry:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.machines = _Table("batch type", machine_key, KNOWN_MACHINES)
-        self.contexts = _Table("context type", context_key, KNOWN_CONTEXTS)
+        self.machines = _Table("batch type", machine_key, _machine_base, "machines")
+        self.contexts = _Table("context type", context_key, _context_base, "contexts")
         self.plugins: list[PluginInfo] = []
         self.load_errors: list[LoadError] = []
+        self.disabled: list[Disabled] = []
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return [
+            Conflict(
+                table.kind,
+                claims[0].name,
+                [{"name": c.plugin, "distribution": c.distribution} for c in claims],
+                table.conflict_message(key),
+            )
+            for table in (self.machines, self.contexts)
+            for key, claims in table.conflicts.items()
+        ]
+
     def add_plugin(self, module: object, name: str, distribution: str = "", version: str = "") -> PluginInfo:
-        """Register one plugin object and collect the classes it provides."""
-        self.pm.register(module, name=name)
+        """Register one plugin object and collect the classes it provides.
+
+        Raises :class:`PluginLoadError`, leaving the registry as it was, when the plugin
+        implements a hook that does not exist or with other parameters, or registers a class
+        that is not a concrete Machine / BaseContext subclass. A name another plugin already registered becomes
+        a conflict (see :attr:`conflicts`), not an error here.
+        """
         info = PluginInfo(name=name, distribution=distribution or name, version=version)
         try:
-            self._collect(module, info)
+            self.pm.register(module, name=name)
+        except pluggy.PluginValidationError as err:  # a hook whose parameters are not the spec's
+            raise PluginLoadError(name, info.distribution, "; ".join(str(err).splitlines())) from err
+        try:
+            self._check_hook_names(module, info)
+            found = self._collect(module, info)
         except Exception:
             self.pm.unregister(module)
             raise
+        for table, entry in found:
+            table.add(entry)
         info.hooks = sorted(impl.name for impl in self.pm.get_hookcallers(module) or [])
         self.plugins.append(info)
         return info
 
-    def _collect(self, module: object, info: PluginInfo) -> None:
+    def _check_hook_names(self, module: object, info: PluginInfo) -> None:
+        """pluggy's ``check_pending`` for one plugin: a misspelt hook is an error, not silence."""
+        specs = [name for name, c in vars(self.hook).items() if not name.startswith("_") and c.has_spec()]
+        problems = []
+        for caller in self.pm.get_hookcallers(module) or []:
+            if caller.has_spec() or all(i.optionalhook for i in caller.get_hookimpls() if i.plugin is module):
+                continue
+            close = difflib.get_close_matches(caller.name, specs, 1)
+            problems.append(f"{caller.name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if problems:
+            raise PluginLoadError(
+                info.name,
+                info.distribution,
+                f"implements unknown hook {', '.join(problems)}; the hooks are listed in dpdispatcher.hookspecs",
+            )
+
+    def _collect(self, module: object, info: PluginInfo) -> list[tuple[_Table, Registered]]:
+        """Call the plugin's registration hooks; every class is checked before any is added."""
+        found: list[tuple[_Table, Registered]] = []
+
         def registrar(table: _Table, provided: list[str]) -> Callable[..., None]:
             def register(cls: type, name: str | None = None) -> None:
+                problem = table.check(cls)
+                if problem:
+                    raise PluginLoadError(info.name, info.distribution, problem)
                 entry_name = name or cls.__name__
-                table.add(Registered(cls, entry_name, info.name, info.distribution))
+                found.append((table, Registered(cls, entry_name, info.name, info.distribution)))
                 provided.append(entry_name)
 
             return register
@@ -177,9 +288,14 @@ class PluginRegistry:
         others = [p for p in self.pm.get_plugins() if p is not module]
         caller("register_machines", others)(register=registrar(self.machines, info.machines))
         caller("register_contexts", others)(register=registrar(self.contexts, info.contexts))
+        return found
+
+    def _failed(self, name: str, distribution: str, error: str) -> None:
+        self.load_errors.append(LoadError(name, distribution, error))
+        logger.warning("plugin %r (%s) failed to load: %s", name, distribution, error)
 
     def load_entry_points(self) -> None:
-        """Load every installed plugin, each in isolation."""
+        """Load every installed plugin, each in isolation, in the order of the entry point names."""
         only_first_party = os.environ.get(DISABLE_THIRD_PARTY_ENV, "").lower() not in ("", "0", "false", "no")
 
         distributions = _entry_point_distributions()
@@ -193,38 +309,57 @@ class PluginRegistry:
             return dist.version if dist is not None else ""
 
         def on_failure(_manager: Any, entry_point: Any, err: BaseException) -> None:
-            self.load_errors.append(
-                LoadError(entry_point.name, _dist_name(entry_point), f"{type(err).__name__}: {err}")
-            )
-            logger.warning("plugin %r failed to load: %s", entry_point.name, err)
+            self._failed(entry_point.name, _dist_name(entry_point), f"{type(err).__name__}: {err}")
 
         # filtered before import: a disabled third-party plugin is never imported
-        wanted = sorted(
-            name
-            for (name, _value), dist in distributions.items()
-            if not only_first_party or dist.metadata["Name"] in FIRST_PARTY_DISTRIBUTIONS
-        )
+        wanted = []
+        for (name, _value), dist in sorted(distributions.items(), key=lambda item: item[0]):
+            if only_first_party and dist.metadata["Name"] not in FIRST_PARTY_DISTRIBUTIONS:
+                self.disabled.append(Disabled(name, dist.metadata["Name"]))
+            elif name not in wanted:
+                wanted.append(name)
+        if only_first_party:
+            self.machines.note = self.contexts.note = _disabled_note(self.disabled)
         manager = NamedExtensionManager(
             namespace=ENTRY_POINT_GROUP,
             names=wanted,
             name_order=True,
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
+            # on_failure already reported the entry point; stevedore would warn a second time
+            on_missing_entrypoints_callback=None,
         )
         for ext in manager.extensions:
             dist = _dist_name(ext.entry_point)
             try:
                 self.add_plugin(ext.plugin, ext.name, dist, _dist_version(ext.entry_point))
-            except PluginConflictError:
-                raise
+            except PluginLoadError as err:
+                self._failed(ext.name, dist, err.detail)
             except Exception as err:  # a plugin whose hooks crash is reported, not fatal
-                self.load_errors.append(LoadError(ext.name, dist, f"{type(err).__name__}: {err}"))
+                self._failed(ext.name, dist, f"{type(err).__name__}: {err}")
+        for conflict in self.conflicts:
+            logger.warning("%s", conflict.error)
 
     def machine_class(self, name: str) -> type:
         return self.machines.get(name)
 
     def context_class(self, name: str) -> type:
         return self.contexts.get(name)
+
+    def env_lines(self, machine: Machine, job: Job) -> list[str]:
+        """Every plugin's ``job_script_env_lines`` for ``job``, flattened in the order pluggy calls them."""
+        return [line for lines in self.hook.job_script_env_lines(machine=machine, job=job) for line in lines or []]
+
+
+def _disabled_note(disabled: list[Disabled]) -> str:
+    if not disabled:
+        return f"{DISABLE_THIRD_PARTY_ENV} is set (no third-party plugin is installed)."
+    which = ", ".join(f"{d.name} ({d.distribution})" for d in disabled)
+    if len(disabled) == 1:
+        return f"{DISABLE_THIRD_PARTY_ENV} is set and hid 1 third-party plugin: {which}; unset it to load it."
+    return (
+        f"{DISABLE_THIRD_PARTY_ENV} is set and hid {len(disabled)} third-party plugins: {which}; unset it to load them."
+    )
 
 
 def _entry_point_distributions() -> dict[tuple[str, str], Any]:
@@ -258,3 +393,8 @@ def get_registry() -> PluginRegistry:
 def hook() -> Any:
     """Shortcut for ``get_registry().hook``: call phase hooks with it."""
     return get_registry().hook
+
+
+def env_lines(machine: Machine, job: Job) -> list[str]:
+    """The extra environment lines every plugin adds to ``job``'s script (typed facade of the hook)."""
+    return get_registry().env_lines(machine, job)

@@ -1,4 +1,4 @@
-"""``dpdisp plugins``: what is installed, what it provides, what failed to load."""
+"""``dpdisp plugins``: what is installed, what it provides, what failed to load, which names conflict."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from dpdispatcher.plugins import get_registry
+from dpdispatcher.plugins import DISABLE_THIRD_PARTY_ENV, get_registry
 
 
 def add_parser(subparsers: Any) -> None:
@@ -21,6 +21,8 @@ def plugin_report() -> dict[str, Any]:
     return {
         "plugins": [dataclasses.asdict(p) for p in registry.plugins],
         "load_errors": [dataclasses.asdict(e) for e in registry.load_errors],
+        "conflicts": [dataclasses.asdict(c) for c in registry.conflicts],
+        "disabled": [dataclasses.asdict(d) for d in registry.disabled],
     }
 
 
@@ -45,6 +47,11 @@ def print_plugin_table() -> None:
         print("(no plugins installed: pip install dpdispatcher-shell dpdispatcher-local)")
     for err in report["load_errors"]:
         print(f"FAILED TO LOAD: {err['name']} ({err['distribution']}): {err['error']}")
+    for conflict in report["conflicts"]:
+        print(f"CONFLICT: {conflict['error']}")
+    if report["disabled"]:
+        hidden = ", ".join(f"{d['name']} ({d['distribution']})" for d in report["disabled"])
+        print(f"DISABLED by {DISABLE_THIRD_PARTY_ENV}: {hidden}")
 
 
 def run(args: argparse.Namespace) -> int:
