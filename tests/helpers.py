@@ -48,6 +48,22 @@ def write_tasks(work_base: Path, n: int, name: str = "in.txt") -> None:
         (work_base / f"t{i}" / name).write_text(f"{i}\n")
 
 
+def one_task_jobs(local_root: Path, n: int, work_base: str = "wb") -> Submission:
+    """``n`` one-task jobs (``echo i > out.txt``, the commonest workload) in ``local_root/work_base``; no machine yet."""
+    for i in range(n):
+        (local_root / work_base / f"task.{i:05d}").mkdir(parents=True)
+    tasks = [
+        Task(command=f"echo {i} > out.txt", task_work_path=f"task.{i:05d}/", backward_files=["out.txt"])
+        for i in range(n)
+    ]
+    return Submission(work_base, resources=Resources(group_size=1), task_list=tasks)
+
+
+def one_task_outputs(local_root: Path, work_base: str = "wb") -> list[str]:
+    """The out.txt of every task that came back, sorted."""
+    return sorted(p.read_text() for p in (local_root / work_base).glob("task.*/out.txt"))
+
+
 def copy_submission(
     machine: Machine, n: int = 4, group_size: int = 2, command: str = "cp in.txt out.txt", **resources
 ) -> Submission:

@@ -56,12 +56,14 @@ class SchedulerError(DispatcherError, RuntimeError):
     """The scheduler refused a command or answered something unexpected.
 
     When submitting several jobs stopped at a refused one, ``submitted`` holds the
-    ids of the jobs accepted before it, in order.
+    ids of the jobs accepted before it, in order, and ``output`` what the command printed.
     """
 
-    def __init__(self, message: str, submitted: list[str] | None = None) -> None:
+    def __init__(self, message: str, submitted: list[str] | None = None, output: str = "") -> None:
         super().__init__(message)
         self.submitted = list(submitted or [])
+        #: what the scheduler's command printed, when the error comes from one
+        self.output = output
 
 
 class SchedulerBusyError(SchedulerError):

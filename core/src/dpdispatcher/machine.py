@@ -223,8 +223,7 @@ class Machine(MachineCompat, abc.ABC):
         lines += [f"module load {m}" for m in res.module_list]
         lines += [f"source {s}" for s in res.source_list]
         lines += [f"export {k}={shlex.quote(str(v))}" for k, v in res.envs.items()]
-        for extra in plugins.hook().job_script_env_lines(machine=self, job=job):
-            lines += list(extra or [])
+        lines += plugins.env_lines(self, job)
         lines += res.prepend_script
         lines.append(job_script.functions(res))
         return "\n".join(lines)

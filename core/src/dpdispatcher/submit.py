@@ -69,16 +69,19 @@ def submit_and_record(
                 f"{machine_name} could not submit job {jobs[index].job_hash}: the submit command printed {job_id!r}, "
                 f"which is not a {machine_name} job id (expected {id_pattern})",
                 submitted=ids[:index],
+                output=job_id,
             )
     if result.returncode != 0 or len(ids) != len(jobs):
         failed = jobs[min(len(ids), len(jobs) - 1)]
         output = "\n".join(
             line for line in (result.stderr + "\n" + result.stdout).splitlines() if not line.startswith(ID_LINE)
         ).strip()
+        output = output or "the submit command printed no job id"
         raise SchedulerError(
-            f"{machine_name} could not submit job {failed.job_hash}: {output or 'the submit command printed no job id'}"
+            f"{machine_name} could not submit job {failed.job_hash}: {output}"
             + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
             submitted=ids[: len(jobs) - 1],
+            output=output,
         )
     return ids
 

@@ -171,7 +171,7 @@ class Slurm(Machine):
         try:
             return self.submit_and_record_many(jobs, submits), ""
         except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, str(err)
+            return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
