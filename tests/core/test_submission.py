@@ -27,7 +27,9 @@ def test_tasks_run_and_results_come_back_then_remote_is_cleaned(tmp_path):
     assert outputs(machine, 5) == [f"{i}\n" for i in range(5)]
     assert len(submission.belonging_jobs) == 3
     assert not Path(machine.context.remote_root).exists()
-    assert not record_path(submission.submission_hash).exists()
+    # only the small finished record is left: it names when and where, no jobs
+    finished = json.loads(record_path(submission.submission_hash).read_text())
+    assert set(finished) == {"submission_hash", "finished"} and finished["finished"]["tasks"] == 5
 
 
 def test_group_size_zero_puts_all_tasks_in_one_job(tmp_path):

@@ -87,31 +87,13 @@ port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 install_packages() {
     local missing=0 cmd
-    for cmd in slurmctld slurmd sbatch squeue sinfo sacct munged munge unmunge; do
+    # ss: port checks here; ps: stop-slurm.sh
+    for cmd in slurmctld slurmd sbatch squeue sinfo sacct munged munge unmunge ss ps; do
         command -v "$cmd" >/dev/null 2>&1 || missing=1
     done
     [ "$missing" = 1 ] || return 0
-    log "installing slurm-wlm and munge with apt-get (once per machine)..."
-    local t0=$SECONDS
-    # Package maintainer scripts would start the *system* munged/slurmd via
-    # /etc/init.d unless a policy-rc.d forbids it. Debian container images
-    # ship one that does; add one for the install only if there is none.
-    local guard=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        guard=/usr/sbin/policy-rc.d
-        printf '#!/bin/sh\nexit 101\n' >"$guard"
-        chmod 0755 "$guard"
-    fi
-    local rc=0
-    {
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get -q -o DPkg::Lock::Timeout=120 update >&2 &&
-            apt-get -q -y -o DPkg::Lock::Timeout=120 install --no-install-recommends \
-                slurm-wlm munge >&2
-    } || rc=$?
-    [ -z "$guard" ] || rm -f "$guard"
-    [ "$rc" = 0 ] || die "apt-get install slurm-wlm munge failed"
-    log "installed in $((SECONDS - t0)) s"
+    # apt-install.sh keeps the system munged/slurmd from starting; stdout stays empty
+    bash "$HERE/apt-install.sh" slurm-wlm munge iproute2 procps || die "could not install slurm-wlm and munge"
 }
 
 default_mem_mb() {

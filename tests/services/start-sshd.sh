@@ -107,25 +107,11 @@ banner_ok() {
 pam_ga_module() { find /lib /usr/lib -name pam_google_authenticator.so 2>/dev/null | head -1; }
 
 install_packages() {
-    [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 && [ -n "$(pam_ga_module)" ] && return 0
-    log "installing openssh-server and libpam-google-authenticator with apt-get (once per machine)..."
-    local t0=$SECONDS guard="" rc=0
-    # The package's postinst would start the *system* sshd via /etc/init.d
-    # unless a policy-rc.d forbids it (Debian container images ship one).
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        guard=/usr/sbin/policy-rc.d
-        printf '#!/bin/sh\nexit 101\n' >"$guard"
-        chmod 0755 "$guard"
-    fi
-    {
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get -q -o DPkg::Lock::Timeout=120 update >&2 &&
-            apt-get -q -y -o DPkg::Lock::Timeout=120 install --no-install-recommends \
-                openssh-server libpam-google-authenticator >&2
-    } || rc=$?
-    [ -z "$guard" ] || rm -f "$guard"
-    [ "$rc" = 0 ] || die "apt-get install openssh-server libpam-google-authenticator failed"
-    log "installed in $((SECONDS - t0)) s"
+    [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 && [ -n "$(pam_ga_module)" ] \
+        && command -v ss >/dev/null 2>&1 && return 0
+    # apt-install.sh keeps the system sshd from starting; stdout stays empty
+    bash "$HERE/apt-install.sh" openssh-server libpam-google-authenticator iproute2 \
+        || die "could not install openssh-server and libpam-google-authenticator"
 }
 
 make_keys() {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dpdispatcher.base_context import BaseContext
+    from dpdispatcher.base_context import BaseContext, CommandResult
     from dpdispatcher.job import Job
     from dpdispatcher.resources import Resources
     from dpdispatcher.submission import Submission
@@ -32,20 +32,29 @@ class ReadableText:
 class ContextCompat:
     """The published BaseContext methods that take a submission or return file-likes."""
 
-    def bind_submission(self: BaseContext, submission: Submission) -> None:
+    # BaseContext, the one class this is mixed into, provides these
+    remote_root: str
+
+    if TYPE_CHECKING:
+
+        def bind(self, work_base: str, submission_hash: str) -> None: ...
+
+        def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult: ...
+
+    def bind_submission(self, submission: Submission) -> None:
         """Published form of :meth:`BaseContext.bind`."""
         self.bind(submission.work_base, submission.submission_hash)
 
-    def get_job_root(self: BaseContext) -> str:
+    def get_job_root(self) -> str:
         return self.remote_root
 
-    def upload(self: BaseContext, submission: Submission) -> None:
+    def upload(self, submission: Submission) -> None:
         """Send the submission's forward files and common files to the job root."""
         self.bind_submission(submission)
         submission.upload_jobs()
 
     def download(
-        self: BaseContext,
+        self,
         submission: Submission,
         check_exists: bool = False,
         mark_failure: bool = True,
@@ -55,11 +64,11 @@ class ContextCompat:
         self.bind_submission(submission)
         submission.download_jobs()
 
-    def block_checkcall(self: BaseContext, cmd: str) -> tuple[None, ReadableText, ReadableText]:
+    def block_checkcall(self, cmd: str) -> tuple[None, ReadableText, ReadableText]:
         result = self.run(cmd).check(cmd)
         return None, ReadableText(result.stdout), ReadableText(result.stderr)
 
-    def block_call(self: BaseContext, cmd: str) -> tuple[int, None, ReadableText, ReadableText]:
+    def block_call(self, cmd: str) -> tuple[int, None, ReadableText, ReadableText]:
         result = self.run(cmd)
         return result.returncode, None, ReadableText(result.stdout), ReadableText(result.stderr)
 

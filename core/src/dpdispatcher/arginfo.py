@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from dargs import Argument, Variant
-from dargs.dargs import ArgumentKeyError, ArgumentTypeError, ArgumentValueError
+from dargs.dargs import ArgumentError, ArgumentKeyError, ArgumentTypeError, ArgumentValueError
 
 from dpdispatcher.errors import ConfigError
 from dpdispatcher.plugins import context_key, get_registry
@@ -184,14 +184,21 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
         sub = cls.resources_subfields() if detail_kwargs else []
         kwargs = sub[0] if sub else Argument("kwargs", dict, optional=True, doc="This field is empty for this batch.")
         choices.append(Argument(name, dict, [kwargs], alias=[name.lower()]))
-    variant = Variant(
-        "batch_type",
-        choices,
-        optional=True,
-        default_tag=choices[0].name if choices else "",
-        doc="The batch job system type loaded from machine/batch_type.",
+    # no scheduler installed: no variant (dargs wants a default tag for an optional one)
+    variants = (
+        [
+            Variant(
+                "batch_type",
+                choices,
+                optional=True,
+                default_tag=choices[0].name,
+                doc="The batch job system type loaded from machine/batch_type.",
+            )
+        ]
+        if choices
+        else []
     )
-    return Argument("resources", dict, fields, [variant] if choices else [], doc="The resources each job asks for.")
+    return Argument("resources", dict, fields, variants, doc="The resources each job asks for.")
 
 
 def machine_args() -> Argument:
@@ -271,7 +278,7 @@ def _canonical(table: Any, name: str) -> str:
     return table.entries[table.key(name)].name
 
 
-def _argument_path(what: str, err: Exception) -> str:
+def _argument_path(what: str, err: ArgumentError) -> str:
     """The full argument path of a dargs error, e.g. ``resources/strategy/ratio_unfinished``."""
     key = re.search(r"key `([^`]+)`", err.message or "")
     return "/".join(p for p in (what, err.path, key.group(1) if key else "") if p)

@@ -36,6 +36,14 @@ class PluginLoadError(DispatcherError):
         self.detail = detail
 
 
+class RecordError(ConfigError):
+    """A submission record that cannot be read or is not the shape a record has."""
+
+
+class SubmissionLockedError(DispatcherError):
+    """Another driver is running the same submission."""
+
+
 class UnsafePathError(ConfigError):
     """A task directory or file entry points outside the submission's work base."""
 

@@ -36,8 +36,9 @@ class Machine(MachineCompat, abc.ABC):
 
     #: shebang of generated scripts
     shebang = "#!/bin/bash -l"
-    #: what a job id of this scheduler looks like (a regular expression the whole id must match)
-    job_id_pattern = r"[^\s]+"
+    #: what a job id of this scheduler looks like: a POSIX extended regular expression (as bash's ``=~``
+    #: reads it, so ``[0-9]``/``[[:alnum:]]``, not ``\d``) that the whole id must match
+    job_id_pattern = "[^[:space:]]+"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Machine:
         if cls is Machine:

@@ -17,7 +17,7 @@ import inspect
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import pluggy
 from stevedore import NamedExtensionManager
@@ -26,6 +26,7 @@ from dpdispatcher import hookspecs
 from dpdispatcher.errors import PluginConflictError, PluginLoadError, PluginNotFoundError
 
 if TYPE_CHECKING:
+    from dpdispatcher.base_context import BaseContext
     from dpdispatcher.job import Job
     from dpdispatcher.machine import Machine
 
@@ -52,6 +53,9 @@ SHIPPED = (
     Shipped("dpdispatcher-local", "plugins/local", contexts=("LocalContext", "LazyLocalContext")),
     Shipped("dpdispatcher-slurm", "plugins/slurm", machines=("Slurm", "SlurmJobArray")),
     Shipped("dpdispatcher-ssh", "plugins/ssh", contexts=("SSHContext",)),
+    Shipped("dpdispatcher-pbs", "plugins/pbs", machines=("PBS", "Torque")),
+    Shipped("dpdispatcher-sge", "plugins/sge", machines=("SGE", "SGEJobArray")),
+    Shipped("dpdispatcher-lsf", "plugins/lsf", machines=("LSF", "LSFJobArray")),
 )
 
 #: The only distributions loaded when third-party plugins are disabled.
@@ -340,11 +344,12 @@ class PluginRegistry:
         for conflict in self.conflicts:
             logger.warning("%s", conflict.error)
 
-    def machine_class(self, name: str) -> type:
-        return self.machines.get(name)
+    # The tables hold only classes that _Table.check accepted: Machine and BaseContext subclasses.
+    def machine_class(self, name: str) -> type[Machine]:
+        return cast("type[Machine]", self.machines.get(name))
 
-    def context_class(self, name: str) -> type:
-        return self.contexts.get(name)
+    def context_class(self, name: str) -> type[BaseContext]:
+        return cast("type[BaseContext]", self.contexts.get(name))
 
     def env_lines(self, machine: Machine, job: Job) -> list[str]:
         """Every plugin's ``job_script_env_lines`` for ``job``, flattened in the order pluggy calls them."""

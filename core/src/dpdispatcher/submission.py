@@ -8,14 +8,17 @@ import logging
 import os
 import random
 import threading
+import time
 from typing import Any
 
 from dpdispatcher import plugins
 from dpdispatcher.base_context import BaseContext
+from dpdispatcher.driver_lock import DriverLock
 from dpdispatcher.errors import (
     ConfigError,
     MissingBackwardFileError,
     MissingForwardFileError,
+    RecordError,
     SchedulerBusyError,
     SchedulerError,
     SubmissionFailedError,
@@ -28,6 +31,7 @@ from dpdispatcher.poll import PollSchedule
 from dpdispatcher.progress import Progress
 from dpdispatcher.records import atomic_write_text, load_config_file, record_path
 from dpdispatcher.resources import Resources
+from dpdispatcher.submission_record import describe_finished, finished_record, is_finished, parse_record, read_record
 from dpdispatcher.task import Task
 
 __all__ = ["Job", "Resources", "Submission", "Task"]
@@ -60,6 +64,7 @@ class Submission:
         self.belonging_jobs: list[Job] = []
         self.uploaded = False
         self.machine: Machine | None = None
+        self._lock: DriverLock | None = None
         self.register_task_list(task_list or [])
         if machine is not None:
             self.bind_machine(machine)
@@ -193,14 +198,35 @@ class Submission:
         return True
 
     def _load_record(self) -> dict[str, Any] | None:
-        path = record_path(self.submission_hash)
-        if path.exists():
-            return json.loads(path.read_text())
+        """This submission's record: the local one, else the copy in the job root; None if neither is usable.
+
+        A damaged record is moved aside with a warning: the state is then rebuilt from
+        the job root (recorded job ids are adopted, finished tasks keep their tags), so
+        nothing is submitted twice.
+        """
+        local = self._read_local_record()
+        if local is not None and not is_finished(local):
+            return local
         context = self._machine().context
         remote_name = f"{self.submission_hash}.json"
-        if context.check_file_exists(remote_name):
-            return json.loads(context.read_file(remote_name))
-        return None
+        if not context.check_file_exists(remote_name):
+            return None
+        where = f"{os.path.join(context.remote_root, remote_name)} on {type(context).__name__}"
+        try:
+            return parse_record(context.read_file(remote_name), where, self.submission_hash)
+        except RecordError as err:
+            logger.warning("%s; rebuilding the state from the job root instead", err)
+            return None
+
+    def _read_local_record(self) -> dict[str, Any] | None:
+        path = record_path(self.submission_hash)
+        try:
+            return read_record(path, self.submission_hash)
+        except RecordError as err:
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            os.replace(path, aside)
+            logger.warning("%s. Moved it to %s; rebuilding the state from the job root", err, aside)
+            return None
 
     # -- files --------------------------------------------------------------------
 
@@ -282,16 +308,60 @@ class Submission:
         return names
 
     def clean_jobs(self) -> None:
-        """Remove the job root and the record (in a background thread with clean_asynchronously)."""
+        """Remove what the run left in the job root (in a background thread with clean_asynchronously).
+
+        The driver's lock goes first: it lives in the job root.
+        """
         machine = self._machine()
+        if self._lock is not None:
+            self._lock.release()
         generated = self.generated_files()
         if machine.clean_asynchronously:
             threading.Thread(target=machine.context.clean, args=(generated,), name="dpdispatcher-clean").start()
         else:
             machine.context.clean(generated)
-        record = record_path(self.submission_hash)
-        if record.exists():
-            record.unlink()
+
+    def forget(self) -> None:
+        """Remove the local record (a finished one included): a later run starts from scratch."""
+        record_path(self.submission_hash).unlink(missing_ok=True)
+
+    def _mark_finished(self) -> None:
+        """Replace the record by the small finished record, before anything is removed from the job root."""
+        local_root = self._machine().context.local_root
+        text = json.dumps(finished_record(self.submission_hash, local_root, len(self.belonging_tasks)))
+        atomic_write_text(record_path(self.submission_hash), text)
+
+    def _already_finished(self, clean: bool) -> bool:
+        """Whether an earlier run finished this submission and its results are all still in place.
+
+        A run killed while it cleaned up left part of the job root: it is removed now.
+        When a result is missing, the finished record is forgotten and the submission runs again.
+        """
+        record = self._read_local_record()
+        if record is None or not is_finished(record):
+            return False
+        context = self._machine().context
+        missing = [p for p in self.backward_file_list() if not self._result_in_place(context.local_root, p)]
+        if missing:
+            logger.warning(
+                "submission %s %s, but %d result file(s) are no longer there (e.g. %s); running it again",
+                self.submission_hash,
+                describe_finished(record),
+                len(missing),
+                os.path.join(context.local_root, missing[0]),
+            )
+            self.forget()
+            return False
+        logger.info("submission %s %s; nothing to run", self.submission_hash, describe_finished(record))
+        for job in self.belonging_jobs:
+            job.job_state = JobStatus.finished
+        if clean and context.files_exist(["."]):
+            self.clean_jobs()
+        return True
+
+    @staticmethod
+    def _result_in_place(local_root: str, pattern: str) -> bool:
+        return any(os.path.lexists(os.path.join(local_root, m)) for m in expand_local(local_root, pattern))
 
     # -- running -----------------------------------------------------------------
 
@@ -314,7 +384,18 @@ class Submission:
         self.check_paths()
         if not self.belonging_jobs:
             self.generate_jobs()
-        self._bind_context()
+        context = self._bind_context()
+        if self._already_finished(clean):
+            return self.serialize()
+        self._lock = DriverLock(context, self.submission_hash)
+        self._lock.acquire()
+        try:
+            return self._run_locked(dry_run, exit_on_submit, clean, check_interval)
+        finally:
+            self._lock.release()
+            self._lock = None
+
+    def _run_locked(self, dry_run: bool, exit_on_submit: bool, clean: bool, check_interval: float) -> dict[str, Any]:
         self.try_recover_from_json()
         if not self.uploaded:
             self.upload_jobs()
@@ -362,6 +443,8 @@ class Submission:
                 self.submission_to_json()
                 schedule.reset()
             self._show(progress)
+            if self._lock is not None:
+                self._lock.heartbeat()
             active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
             if not active and not self._jobs_to_submit():
                 return
@@ -453,6 +536,7 @@ class Submission:
         failed_jobs = [job for job in self.belonging_jobs if job.job_state != JobStatus.finished]
         if not failed_jobs:
             self.download_jobs()
+            self._mark_finished()  # first: a run killed while cleaning up finds the submission finished
             if clean:
                 self.clean_jobs()
             return
@@ -470,6 +554,7 @@ class Submission:
         ):  # ratio_unfinished ended the run: not an error
             if clean:
                 self.clean_jobs()
+                self.forget()
             return
         self.submission_to_json()
         raise SubmissionFailedError(

@@ -11,7 +11,6 @@ connection, by a call that stopped at a later job, or by a driver that was kille
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -24,15 +23,27 @@ if TYPE_CHECKING:
 
 ID_LINE = "dpd_job_id"
 
+#: sets ``dpd_re`` to the machine's job id pattern, anchored (steps test ids with ``[[ $dpd_id =~ $dpd_re ]]``)
+PATTERN_LINE = "dpd_re={pattern}"
+
 SUBMIT_STEP = (
     "dpd_id=; [ ! -s {id_file} ] || IFS= read -r dpd_id < {id_file}; "
     'if [ -z "$dpd_id" ] || [ "$dpd_id" = {known} ]; then '
     '{launch} || {{ printf "%s\\n" "$dpd_id" >&2; exit 1; }}; fi; '
     'case "$dpd_id" in ""|*[[:space:]]*) printf "printed %s instead of one job id\\n" "${{dpd_id:-nothing}}" >&2; exit 1;; esac; '
+    "[[ $dpd_id =~ $dpd_re ]] || {{ printf \"the submit command printed '%s', which is not a %s job id (expected %s)\\n\" "
+    '"$dpd_id" {machine} {pattern} >&2; exit 1; }}; '
     'printf "%s\\n" "$dpd_id" > {id_file} && printf "{id_line} %s\\n" "$dpd_id" || exit 1'
 )
 
-READ_STEP = '[ ! -s {id_file} ] || {{ IFS= read -r dpd_id < {id_file}; printf "%s %s\\n" {job_hash} "$dpd_id"; }}'
+READ_STEP = (
+    "[ ! -s {id_file} ] || {{ IFS= read -r dpd_id < {id_file}; "
+    '[[ ! $dpd_id =~ $dpd_re ]] || printf "%s %s\\n" {job_hash} "$dpd_id"; }}'
+)
+
+
+def _pattern_line(id_pattern: str) -> str:
+    return PATTERN_LINE.format(pattern=shlex.quote(f"^({id_pattern})$"))
 
 
 def submit_and_record(
@@ -52,25 +63,20 @@ def submit_and_record(
     ids of the jobs accepted before it (``submitted``), which are recorded too, and
     the command's output. Calling again with the same jobs submits none of those twice.
     """
-    steps = [
+    steps = [_pattern_line(id_pattern)]
+    steps += [
         SUBMIT_STEP.format(
             id_file=shlex.quote(job.job_id_file),
             known=shlex.quote(job.job_id),
             launch=cmd if sets_id else f"dpd_id=$({cmd})",
+            machine=shlex.quote(machine_name),
+            pattern=shlex.quote(id_pattern),
             id_line=ID_LINE,
         )
         for job, cmd in zip(jobs, commands)
     ]
     result = context.run_script(steps)
     ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith(ID_LINE + " ")]
-    for index, job_id in enumerate(ids):
-        if not re.fullmatch(id_pattern, job_id):
-            raise SchedulerError(
-                f"{machine_name} could not submit job {jobs[index].job_hash}: the submit command printed {job_id!r}, "
-                f"which is not a {machine_name} job id (expected {id_pattern})",
-                submitted=ids[:index],
-                output=job_id,
-            )
     if result.returncode != 0 or len(ids) != len(jobs):
         failed = jobs[min(len(ids), len(jobs) - 1)]
         output = "\n".join(
@@ -93,11 +99,11 @@ def read_recorded_ids(context: BaseContext, jobs: Sequence[Job], id_pattern: str
     """
     if not jobs:
         return {}
-    steps = [READ_STEP.format(id_file=shlex.quote(job.job_id_file), job_hash=job.job_hash) for job in jobs]
+    steps = [_pattern_line(id_pattern)]
+    steps += [READ_STEP.format(id_file=shlex.quote(job.job_id_file), job_hash=job.job_hash) for job in jobs]
     found = {}
     for line in context.run_script(steps).stdout.splitlines():
         job_hash, _, job_id = line.partition(" ")
-        job_id = job_id.strip()
-        if job_id and re.fullmatch(id_pattern, job_id):
+        if job_id:
             found[job_hash] = job_id
     return found

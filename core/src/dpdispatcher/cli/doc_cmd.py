@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable
+
+from dargs import Argument
 
 from dpdispatcher.arginfo import machine_args, resources_args, task_args
 
-ARGUMENTS = {"machine": machine_args, "resources": resources_args, "task": task_args}
+ARGUMENTS: dict[str, Callable[[], Argument]] = {"machine": machine_args, "resources": resources_args, "task": task_args}
 
 
 def add_parser(subparsers: Any) -> None:

@@ -1,5 +1,7 @@
 """dpdispatcher-shell: the Shell batch type — job scripts run as background processes."""
 
+from typing import Callable
+
 from dpdispatcher import hookimpl
 from dpdispatcher_shell.shell import Shell
 
@@ -7,5 +9,5 @@ __all__ = ["Shell"]
 
 
 @hookimpl
-def register_machines(register):
+def register_machines(register: Callable[..., None]) -> None:
     register(Shell)

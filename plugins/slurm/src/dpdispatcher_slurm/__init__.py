@@ -5,6 +5,8 @@ Modules: :mod:`.slurm` (the Slurm machine: submit, poll, kill), :mod:`.array`
 (the ``#SBATCH`` lines), :mod:`.commands` (the remote command lines, transient errors).
 """
 
+from typing import Callable
+
 from dpdispatcher import hookimpl
 from dpdispatcher_slurm.array import SlurmJobArray, index_ranges
 from dpdispatcher_slurm.commands import TRANSIENT_ERRORS, is_transient
@@ -36,6 +38,6 @@ __all__ = [
 
 
 @hookimpl
-def register_machines(register):
+def register_machines(register: Callable[..., None]) -> None:
     register(Slurm)
     register(SlurmJobArray)

@@ -1,5 +1,7 @@
 """dpdispatcher-ssh: SSHContext, for jobs that run on a remote host reached over SSH."""
 
+from typing import Callable
+
 from dpdispatcher import hookimpl
 from dpdispatcher_ssh.hostkeys import HostKeyError
 from dpdispatcher_ssh.session import SSHConnectionError, SSHSession
@@ -9,5 +11,5 @@ __all__ = ["HostKeyError", "SSHConnectionError", "SSHContext", "SSHSession"]
 
 
 @hookimpl
-def register_contexts(register):
+def register_contexts(register: Callable[..., None]) -> None:
     register(SSHContext)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 
 import paramiko
 
@@ -83,7 +84,7 @@ class HostKeyChecker:
         entry = self._load().lookup(known_hosts_name(hostname, port))
         return dict(entry) if entry else {}
 
-    def preferred_algorithms(self, hostname: str, port: int, available: tuple[str, ...]) -> tuple[str, ...]:
+    def preferred_algorithms(self, hostname: str, port: int, available: Sequence[str]) -> Sequence[str]:
         """``available`` reordered so that key types already recorded for the host come first (as OpenSSH does)."""
         if self.policy == "accept-any":
             return available

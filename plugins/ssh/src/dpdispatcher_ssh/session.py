@@ -19,8 +19,9 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import paramiko
 
@@ -166,6 +167,7 @@ class SSHSession:
         """The live transport, connecting (and reconnecting with backoff) as needed."""
         with self._lock:
             if self.connected:
+                assert self._transport is not None  # connected says so
                 return self._transport
             return self._with_retry(self._transport_or_connect, "connect")
 
@@ -173,9 +175,10 @@ class SSHSession:
         if not self.connected:
             self._drop()
             self._connect()
+        assert self._transport is not None  # _connect set it or raised
         return self._transport
 
-    def _open_socket(self):
+    def _open_socket(self) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
         if self.jump is not None:
             jump_transport = self.jump.transport()
             try:
@@ -242,13 +245,16 @@ class SSHSession:
 
     def _load_key(self, path: str, explicit: bool) -> paramiko.PKey | None:
         try:
-            return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)
+            # paramiko annotates the password as str, but hands it to cryptography, which wants bytes
+            return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)  # type: ignore[arg-type]
         except paramiko.PasswordRequiredException:
-            return self._encrypted(path, explicit)
+            self._encrypted(path, explicit)
+            return None
         except (paramiko.SSHException, ValueError, TypeError) as err:
             # paramiko 4+ raises TypeError "Key is password-protected, but password was not provided."
             if not self._passphrase and "password" in str(err).lower():
-                return self._encrypted(path, explicit)
+                self._encrypted(path, explicit)
+                return None
             if explicit:
                 hint = " (wrong passphrase?)" if self._passphrase else ""
                 raise SSHAuthenticationError(
@@ -268,7 +274,7 @@ class SSHSession:
         logger.debug("skipping encrypted key %s (no passphrase)", path)
         return None
 
-    def _candidate_keys(self):
+    def _candidate_keys(self) -> Iterator[tuple[str, paramiko.PKey]]:
         for path in self.key_filenames:
             key = self._load_key(path, explicit=True)
             if key is not None:
@@ -349,7 +355,7 @@ class SSHSession:
             try:
                 if method == "password":
                     tried.append("password")
-                    remaining = transport.auth_password(user, self._password)
+                    remaining = transport.auth_password(user, cast(str, self._password))  # _can_answer: set
                 else:
                     tried.append("keyboard-interactive" + (" (password + one-time code)" if self._totp_secret else ""))
                     remaining = transport.auth_interactive(user, self._answer_prompts)
@@ -426,7 +432,14 @@ class SSHSession:
 
         return self._with_retry(attempt, "a remote command")
 
-    def _exec_once(self, cmd, stdin, stdout, timeout, cwd) -> ExecResult:
+    def _exec_once(
+        self,
+        cmd: str,
+        stdin: bytes | Callable[[Any], None] | None,
+        stdout: Callable[[Any], Any] | None,
+        timeout: float | None,
+        cwd: str | None,
+    ) -> ExecResult:
         transport = self._transport
         if transport is None or not transport.is_active():
             raise _ConnectionLost("not connected")
@@ -473,7 +486,7 @@ class _ChannelWriter:
         self.buf = bytearray()
         self.bufsize = bufsize
 
-    def write(self, data) -> int:
+    def write(self, data: bytes) -> int:
         self.buf += data
         if len(self.buf) >= self.bufsize:
             self.flush()
@@ -502,7 +515,7 @@ class _ChannelReader:
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 chunk = self.read(1 << 20)
                 if not chunk:

@@ -12,7 +12,7 @@ import logging
 import os
 import posixpath
 import shlex
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from dargs import Argument
@@ -20,8 +20,8 @@ from dargs import Argument
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher_ssh.hostkeys import normalize_policy
-from dpdispatcher_ssh.session import SSHSession
-from dpdispatcher_ssh.tarstream import Entry, safe_extract, write_tar
+from dpdispatcher_ssh.session import ExecResult, SSHSession
+from dpdispatcher_ssh.tarstream import Entry, Readable, safe_extract, write_tar
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,14 @@ class SSHContext(BaseContext):
 
     secret_keys = frozenset({"password", "passphrase", "totp_secret", "jump_password", "jump_passphrase"})
 
-    def __init__(self, local_root=None, remote_root=None, remote_profile=None, *args: Any, **kwargs: Any):
+    def __init__(
+        self,
+        local_root: str | None = None,
+        remote_root: str | None = None,
+        remote_profile: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(local_root, remote_root, remote_profile)
         if remote_root is not None and not posixpath.isabs(str(remote_root)):
             raise ConfigError(
@@ -218,7 +225,7 @@ class SSHContext(BaseContext):
             result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
         )
 
-    def _checked(self, cmd: str, what: str, **kwargs: Any):
+    def _checked(self, cmd: str, what: str, **kwargs: Any) -> ExecResult:
         result = self.session.exec(cmd, **kwargs)
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip()
@@ -332,7 +339,7 @@ class SSHContext(BaseContext):
         local_root = self.local_root
         compress = self.tar_compress
 
-        def receive(reader) -> list[str]:
+        def receive(reader: Readable) -> list[str]:
             return safe_extract(reader, local_root, compress)
 
         result = self.session.exec(
@@ -374,7 +381,7 @@ def _make_session(profile: dict[str, Any]) -> SSHSession:
             **common,
         )
     return SSHSession(
-        hostname=profile.get("hostname"),
+        hostname=profile.get("hostname", ""),
         username=profile.get("username"),
         password=profile.get("password"),
         port=profile.get("port") or 22,
@@ -396,7 +403,7 @@ def _rel(path: str) -> str:
     return norm
 
 
-def _walk(local_dir: str, rel_dir: str):
+def _walk(local_dir: str, rel_dir: str) -> Iterator[tuple[str, str, bool]]:
     """(relative path, local path, is_dir) under a directory, following symlinks without looping."""
     seen = {os.path.realpath(local_dir)}
     for current, dirnames, filenames in os.walk(local_dir, followlinks=True):

@@ -9,10 +9,23 @@ import stat
 import tarfile
 import time
 from dataclasses import dataclass
+from typing import IO, Literal, Protocol, cast
 
 from dpdispatcher.errors import DispatcherError
 
 BUFSIZE = 1 << 20
+
+
+class Writable(Protocol):
+    """Where a tar stream is written: only ``write`` is called (``flush`` too, if it has one)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+class Readable(Protocol):
+    """Where a tar stream is read from: only ``read`` is called."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class UnsafeArchiveError(DispatcherError):
@@ -28,11 +41,14 @@ class Entry:
     data: bytes | None = None
 
 
-def write_tar(fileobj, entries: list[Entry], compress: bool = False) -> None:
+def write_tar(fileobj: Writable, entries: list[Entry], compress: bool = False) -> None:
     """Write ``entries`` as one tar stream to ``fileobj`` (file contents are read, symlinks followed)."""
-    mode = "w|gz" if compress else "w|"
-    with tarfile.open(fileobj=fileobj, mode=mode, bufsize=BUFSIZE, format=tarfile.GNU_FORMAT) as tar:
-        tar.copybufsize = BUFSIZE
+    mode: Literal["w|gz", "w|"] = "w|gz" if compress else "w|"
+    # typeshed asks every mode for a seekable file; a stream mode ("w|") only calls write
+    stream = cast("IO[bytes]", fileobj)
+    with tarfile.open(fileobj=stream, mode=mode, bufsize=BUFSIZE, format=tarfile.GNU_FORMAT) as tar:
+        # TarFile.__init__ sets copybufsize (undocumented); typeshed has it only as a parameter
+        tar.copybufsize = BUFSIZE  # type: ignore[attr-defined]
         now = time.time()
         for entry in entries:
             if entry.data is not None:
@@ -90,7 +106,7 @@ def _check_link(member: tarfile.TarInfo, rel: str) -> None:
         raise UnsafeArchiveError(f"archive member {rel!r} links to {target!r}, outside the target; refusing it")
 
 
-def safe_extract(fileobj, dest: str, compress: bool = False) -> list[str]:
+def safe_extract(fileobj: Readable, dest: str, compress: bool = False) -> list[str]:
     """Extract a tar stream into ``dest`` member by member; return the member paths.
 
     Absolute paths, ``..``, links pointing outside ``dest``, paths through a
@@ -101,12 +117,13 @@ def safe_extract(fileobj, dest: str, compress: bool = False) -> list[str]:
     if not first:
         return []
     stream = _Prefixed(first, fileobj)
-    mode = "r|gz" if compress else "r|"
+    mode: Literal["r|gz", "r|"] = "r|gz" if compress else "r|"
     extracted = []
     links: set[str] = set()
     os.makedirs(dest, exist_ok=True)
     use_filter = hasattr(tarfile, "data_filter")
-    with tarfile.open(fileobj=stream, mode=mode, bufsize=BUFSIZE) as tar:
+    # typeshed asks every mode for a seekable file; a stream mode ("r|") only calls read
+    with tarfile.open(fileobj=cast("IO[bytes]", stream), mode=mode, bufsize=BUFSIZE) as tar:
         for member in tar:
             rel = member_path(member.name)
             if rel is None:
@@ -142,7 +159,7 @@ def safe_extract(fileobj, dest: str, compress: bool = False) -> list[str]:
 class _Prefixed:
     """A reader that first returns ``head`` and then reads from ``rest``."""
 
-    def __init__(self, head: bytes, rest) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         self.head = head
         self.rest = rest
 
