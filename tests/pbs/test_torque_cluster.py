@@ -1,0 +1,176 @@
+"""The Torque batch type against Slurm's Torque wrappers (Debian's slurm-wlm-torque) over a real Slurm cluster.
+
+Torque itself cannot run here; the wrappers are the real ``qsub``/``qstat``/``qdel`` a
+Slurm site offers Torque users, and ``sbatch`` reads the ``#PBS`` directives of the script.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dpdispatcher import Machine, Resources, Submission, Task
+from dpdispatcher.errors import SubmissionFailedError
+from dpdispatcher.testing import MachineContract
+from dpdispatcher_pbs import parse_torque_table
+
+pytestmark = [pytest.mark.pbs, pytest.mark.slurm]
+
+CHECK_INTERVAL = 1
+BOUND = 120
+COPY = "cat in.txt > out.txt"
+
+
+def torque_machine(tmp_path: Path, **extra) -> Machine:
+    machine = Machine.load_from_dict(
+        {
+            "batch_type": "Torque",
+            "context_type": "LocalContext",
+            "local_root": str(tmp_path / "local"),
+            "remote_root": str(tmp_path / "remote"),
+            **extra,
+        }
+    )
+    machine.retry_delay = 0.05
+    return machine
+
+
+def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
+    work_base = Path(machine.context.init_local_root) / "wb"
+    tasks = []
+    for i, command in enumerate(commands):
+        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
+        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
+        tasks.append(
+            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
+        )
+    base = {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": group_size}
+    res = Resources.load_from_dict({**base, "batch_type": "Torque", **resources})
+    return Submission("wb", machine=machine, resources=res, task_list=tasks)
+
+
+def wait_for(predicate, what: str, bound: float = BOUND) -> None:
+    deadline = time.monotonic() + bound
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {bound} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def job_ids(remote: Path) -> list[str]:
+    return [Path(p).read_text().strip() for p in glob.glob(str(remote / "*" / "*_job_id"))]
+
+
+def scontrol(job_id: str) -> str:
+    return subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
+
+
+class TestTorqueContractAgainstSlurmTorqueWrappers(MachineContract):
+    #: the single-node test cluster starts a few jobs a second
+    many_jobs = 100
+
+    @pytest.fixture
+    def machine(self, torque, tmp_path):
+        return torque_machine(tmp_path)
+
+
+def test_wrapper_table_is_what_the_plugin_parses(torque, tmp_path):
+    """Pins the wrapper's ``qstat -u`` layout (header, id first, state last but one) on the real cluster."""
+    machine = torque_machine(tmp_path)
+    submission = make_submission(machine, ["sleep 300"])
+    submission.run_submission(exit_on_submit=True)
+    (job,) = submission.belonging_jobs
+    try:
+        table = subprocess.run(
+            ["qstat", "-u", subprocess.check_output(["id", "-un"], text=True).strip()],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert table.returncode == 0, table.stderr
+        header = next(line for line in table.stdout.splitlines() if line.startswith("Job id"))
+        columns = [
+            "Job",
+            "id",
+            "Username",
+            "Queue",
+            "Name",
+            "SessID",
+            "NDS",
+            "TSK",
+            "Memory",
+            "Time",
+            "Use",
+            "S",
+            "Time",
+        ]
+        assert header.split() == columns
+        rows = parse_torque_table(table.stdout)
+        assert rows[job.job_id].state in ("Q", "R")
+        line = next(line for line in table.stdout.splitlines() if line.startswith(job.job_id + " "))
+        assert line.split()[3] == f"dpd_{job.job_hash[:11]}"  # the name column the lost-answer lookup reads
+    finally:
+        machine.kill_jobs([job])
+
+
+def test_pbs_directives_reach_slurm(torque, tmp_path):
+    """sbatch reads the script's ``#PBS -l nodes=1:ppn=2`` and the name; output goes to ``<job hash>.out``."""
+    machine = torque_machine(tmp_path)
+    submission = make_submission(machine, ["sleep 300"], cpu_per_node=2)
+    submission.run_submission(exit_on_submit=True)
+    (job,) = submission.belonging_jobs
+    try:
+        shown = scontrol(job.job_id)
+        assert "NumTasks=2" in shown
+        assert f"JobName=dpd_{job.job_hash[:11]}" in shown
+        out = os.path.join(machine.context.remote_root, f"{job.job_hash}.out")
+        assert f"StdOut={out}" in shown and f"StdErr={out}" in shown
+    finally:
+        machine.kill_jobs([job])
+
+
+def test_one_qstat_per_poll_on_torque(torque, tmp_path):
+    machine = torque_machine(tmp_path)
+    submission = make_submission(machine, ["sleep 1; " + COPY] * 8)
+    polls: list[int] = []
+    original = machine.check_statuses
+
+    def counted(jobs):
+        polls.append(len(jobs))
+        return original(jobs)
+
+    machine.check_statuses = counted  # type: ignore[method-assign]
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    wb = Path(machine.context.init_local_root) / "wb"
+    assert [(wb / f"t{i}" / "out.txt").read_text() for i in range(8)] == [f"input {i}\n" for i in range(8)]
+    qstats = [call for call in torque.calls("qstat") if call.startswith("-u ")]
+    assert len(qstats) == len(polls) >= 1
+    assert len(torque.calls("qsub")) == 8
+
+
+def test_qdel_from_outside_is_reported_on_torque(torque, tmp_path):
+    machine = torque_machine(tmp_path, retry_count=0)
+    submission = make_submission(machine, ["sleep 300"])
+    remote = tmp_path / "remote"
+    deleted: list[str] = []
+
+    def qdel() -> None:
+        wait_for(lambda: bool(job_ids(remote)), "the job id")
+        job_id = job_ids(remote)[0]
+        subprocess.run(["qdel", job_id], check=True, timeout=30)
+        deleted.append(job_id)
+
+    thread = threading.Thread(target=qdel, daemon=True)
+    thread.start()
+    with pytest.raises(SubmissionFailedError) as err:
+        submission.run_submission(check_interval=CHECK_INTERVAL)
+    thread.join(BOUND)
+    assert deleted
+    # the wrapper shows a cancelled job as C for MinJobAge seconds, then forgets it
+    assert f"Torque job {deleted[0]} " in str(err.value)
