@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, Callable
 
 from dargs import Argument, Variant
 from dargs.dargs import ArgumentError, ArgumentKeyError, ArgumentTypeError, ArgumentValueError
@@ -94,12 +94,38 @@ def strategy_args() -> Argument:
     )
 
 
+#: why a value that becomes part of a script line may not hold a line break
+ONE_LINE = "must not contain a line break or NUL: a config value cannot add a line to the job script"
+
+
+def one_line(value: Any) -> bool:
+    """No line break or NUL in a string, or in any string of a list."""
+    values = value if isinstance(value, list) else [value]
+    return not any(isinstance(v, str) and ("\n" in v or "\r" in v or "\0" in v) for v in values)
+
+
+def env_names_ok(envs: Any) -> bool:
+    """Every key a shell identifier; no value holds a NUL (the shell cannot pass one)."""
+    return all(IDENTIFIER.fullmatch(str(k)) and "\0" not in str(v) for k, v in envs.items())
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def resources_args(detail_kwargs: bool = True) -> Argument:
     fields = [
         Argument("number_node", int, optional=True, default=1, doc="The number of node need for each `job`"),
         Argument("cpu_per_node", int, optional=True, default=1, doc="cpu numbers of each node assigned to each job."),
         Argument("gpu_per_node", int, optional=True, default=0, doc="gpu numbers of each node assigned to each job."),
-        Argument("queue_name", str, optional=True, default="", doc="The queue name of batch job scheduler system."),
+        Argument(
+            "queue_name",
+            str,
+            optional=True,
+            default="",
+            doc="The queue name of batch job scheduler system.",
+            extra_check=one_line,
+            extra_check_errmsg=ONE_LINE,
+        ),
         Argument(
             "group_size",
             int,
@@ -108,7 +134,13 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             extra_check_errmsg="must be >= 0",
         ),
         Argument(
-            "custom_flags", list, optional=True, default=[], doc="The extra lines pass to job submitting script header"
+            "custom_flags",
+            list,
+            optional=True,
+            default=[],
+            doc="The extra lines pass to job submitting script header",
+            extra_check=one_line,
+            extra_check_errmsg=ONE_LINE,
         ),
         strategy_args(),
         Argument(
@@ -125,6 +157,8 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             list,
             optional=True,
             default=[],
+            extra_check=one_line,
+            extra_check_errmsg=ONE_LINE,
             doc="The env file to be sourced before the command execution.",
         ),
         Argument(
@@ -139,6 +173,8 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             list,
             optional=True,
             default=[],
+            extra_check=one_line,
+            extra_check_errmsg=ONE_LINE,
             doc="The modules to be unloaded on HPC system before submitting jobs",
         ),
         Argument(
@@ -146,6 +182,8 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             list,
             optional=True,
             default=[],
+            extra_check=one_line,
+            extra_check_errmsg=ONE_LINE,
             doc="The modules to be loaded on HPC system before submitting jobs",
         ),
         Argument(
@@ -153,6 +191,9 @@ def resources_args(detail_kwargs: bool = True) -> Argument:
             dict,
             optional=True,
             default={},
+            extra_check=env_names_ok,
+            extra_check_errmsg="every name must be a shell identifier (letters, digits, _; not starting with a digit) "
+            "and no value may hold a NUL",
             doc="The environment variables to be exported on before submitting jobs",
         ),
         Argument(
@@ -305,4 +346,22 @@ def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, A
         argument.check_value(normalized, strict=True)
     except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
         raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {err.message}") from None
+    for key, value in (normalized.get("kwargs") or {}).items() if what == "resources" else ():
+        if not one_line(value):  # a batch type's kwargs reach its header
+            raise ConfigError(f"invalid {what}: {what}/kwargs/{key}: {ONE_LINE}")
     return normalized
+
+
+def check_kwargs(batch_type: str, subfields: list[Argument], kwargs: dict[str, Any]) -> None:
+    """Check a resources' ``kwargs`` against the batch type that will run them (the machine's).
+
+    Resources loaded without a ``batch_type`` are checked here, once the machine is known.
+    """
+    check_and_normalize(Argument(f"resources[{batch_type}]", dict, subfields), {"kwargs": kwargs}, "resources")
+
+
+def quick_check(argument: Callable[[], Argument], data: dict[str, Any], what: str, ok: bool) -> None:
+    """For the Python constructors: when a cheap check (``ok``) fails, give the config loader's error."""
+    if not ok:
+        check_and_normalize(argument(), data, what)  # raises with the argument path
+        raise ConfigError(f"invalid {what}: {data!r}")  # the cheap check is stricter than the schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dpdispatcher.arginfo import check_and_normalize, resources_args
+from dpdispatcher.arginfo import check_and_normalize, env_names_ok, one_line, quick_check, resources_args
 from dpdispatcher.records import load_config_file
 
 DEFAULT_STRATEGY = {"if_cuda_multi_devices": False, "ratio_unfinished": 0.0}
@@ -56,6 +56,24 @@ class Resources:
         self.batch_type = batch_type
         # the published package accepted unknown keyword arguments as kwargs
         self.kwargs = {**(kwargs or {}), **extra}
+        quick_check(resources_args, self.serialize(), "resources", self._looks_valid())
+
+    def _looks_valid(self) -> bool:
+        """The checks of the config loader that matter, without its cost (Job.deserialize builds many)."""
+        counts = (self.number_node, self.cpu_per_node, self.gpu_per_node, self.group_size)
+        lists = (self.custom_flags, self.module_unload_list, self.module_list, self.source_list)
+        return (
+            all(type(n) is int and n >= 0 for n in counts)
+            and type(self.para_deg) is int
+            and self.para_deg >= 1
+            and isinstance(self.queue_name, str)
+            and one_line(self.queue_name)
+            and all(isinstance(v, list) and all(isinstance(x, str) for x in v) and one_line(v) for v in lists)
+            and isinstance(self.envs, dict)
+            and env_names_ok(self.envs)
+            and all(one_line(v) for v in self.kwargs.values())
+            and isinstance(self.wait_time, (int, float))
+        )
 
     @property
     def if_cuda_multi_devices(self) -> bool:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from dpdispatcher import plugins
+from dpdispatcher.arginfo import check_kwargs
 from dpdispatcher.base_context import BaseContext
 from dpdispatcher.driver_lock import DriverLock
 from dpdispatcher.errors import (
@@ -380,7 +381,11 @@ class Submission:
         ``dry_run`` uploads and writes the scripts but submits nothing;
         ``exit_on_submit`` returns once every job is submitted.
         """
-        self._machine()
+        machine = self._machine()
+        if not self.belonging_tasks:
+            raise ConfigError("the submission has no tasks (task_list is empty): nothing to run")
+        if self.resources is not None:
+            check_kwargs(type(machine).__name__, type(machine).resources_subfields(), self.resources.kwargs)
         self.check_paths()
         if not self.belonging_jobs:
             self.generate_jobs()

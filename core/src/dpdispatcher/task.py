@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from dpdispatcher.arginfo import check_and_normalize, task_args
+from dpdispatcher.arginfo import check_and_normalize, quick_check, task_args
 from dpdispatcher.records import load_config_file
 
 
@@ -34,7 +34,17 @@ class Task:
         self.backward_files = list(backward_files or [])
         self.outlog = outlog
         self.errlog = errlog
+        quick_check(task_args, self.serialize(), "task", self._looks_valid())
         self.task_hash = self.get_hash()
+
+    def _looks_valid(self) -> bool:
+        """The config loader's checks, without its cost (a submission builds many tasks)."""
+        return (
+            isinstance(self.command, str)
+            and isinstance(self.task_work_path, str)
+            and all(isinstance(f, str) for f in (*self.forward_files, *self.backward_files))
+            and all(log is None or isinstance(log, str) for log in (self.outlog, self.errlog))
+        )
 
     def __repr__(self) -> str:
         return f"Task(command={self.command!r}, task_work_path={self.task_work_path!r})"
