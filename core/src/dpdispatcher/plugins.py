@@ -56,6 +56,8 @@ SHIPPED = (
     Shipped("dpdispatcher-pbs", "plugins/pbs", machines=("PBS", "Torque")),
     Shipped("dpdispatcher-sge", "plugins/sge", machines=("SGE", "SGEJobArray")),
     Shipped("dpdispatcher-lsf", "plugins/lsf", machines=("LSF", "LSFJobArray")),
+    Shipped("dpdispatcher-fugaku", "plugins/fugaku", machines=("Fugaku",)),
+    Shipped("dpdispatcher-jh-unischeduler", "plugins/jh_unischeduler", machines=("JH_UniScheduler",)),
 )
 
 #: The only distributions loaded when third-party plugins are disabled.
