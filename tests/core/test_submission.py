@@ -337,3 +337,14 @@ def test_jobs_accepted_before_a_refusal_are_registered_not_submitted_again(tmp_p
     assert batches == [3, 2]
     assert (Path(machine.context.remote_root) / "runs").read_text() == "run\n" * 3
     assert outputs(machine, 3) == ["0\n", "1\n", "2\n"]
+
+
+def test_a_job_whose_script_fails_before_its_tasks_shows_the_scripts_own_output(tmp_path):
+    """An unbalanced quote breaks the whole script: the report shows bash's words from the job's output."""
+    machine = local_machine(tmp_path, retry_count=0)
+    submission = copy_submission(machine, n=1, group_size=1, command="echo 'unbalanced")
+    with pytest.raises(SubmissionFailedError) as err:
+        submission.run_submission(check_interval=0.1)
+    message = str(err.value)
+    assert "the task did not report back" in message
+    assert "printed, at the end of" in message and "unexpected EOF" in message

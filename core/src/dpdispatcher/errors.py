@@ -56,6 +56,10 @@ class MissingBackwardFileError(DispatcherError, FileNotFoundError):
     """A finished task did not leave a file listed for download."""
 
 
+class DiskFullError(DispatcherError, OSError):
+    """A disk filled up while dpdispatcher wrote to it; what was written before is whole."""
+
+
 class SubmissionFailedError(DispatcherError, RuntimeError):
     """Some tasks kept failing after every allowed retry."""
 

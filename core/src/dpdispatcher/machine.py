@@ -11,6 +11,7 @@ script contract of :mod:`dpdispatcher.job_script`.
 from __future__ import annotations
 
 import abc
+import copy
 import shlex
 import time
 from collections.abc import Sequence
@@ -251,8 +252,20 @@ class Machine(MachineCompat, abc.ABC):
         With ``sets_id``, each command is a statement that sets ``$dpd_id`` instead.
         """
         return submit.submit_and_record(
-            self.context, jobs, submit_cmds, type(self).__name__, self.job_id_pattern, sets_id=sets_id
+            self.context,
+            jobs,
+            submit_cmds,
+            type(self).__name__,
+            self.job_id_pattern,
+            sets_id=sets_id,
+            cancel=self._cancel_unrecorded,
         )
+
+    def _cancel_unrecorded(self, job: Job, job_id: str) -> None:
+        """Cancel a job the scheduler accepted as ``job_id`` whose id could not be recorded."""
+        stand_in = copy.copy(job)
+        stand_in.job_id = job_id
+        self.kill_jobs([stand_in])
 
     def adopt_submitted(self, jobs: Sequence[Job]) -> dict[str, str]:
         """Job ids recorded where ``jobs`` run (job hash -> id), read in one script."""
@@ -277,7 +290,14 @@ class Machine(MachineCompat, abc.ABC):
 
     def generated_files(self, job: Job) -> list[str]:
         """Names (in the job root) of the files ``job`` leaves besides its tasks' tags; backends add theirs."""
-        return [job.script_file_name, job.finish_tag, job.job_id_file]
+        return [job.script_file_name, job.finish_tag, job.job_id_file, *self.output_files(job)]
+
+    def output_files(self, job: Job) -> list[str]:
+        """Where the job script's own stdout and stderr go (names in the job root); default none.
+
+        A failure report shows their tail when no task of the job reported back.
+        """
+        return []
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """Block up to ``timeout`` seconds between polls; backends may return early when a job ends."""

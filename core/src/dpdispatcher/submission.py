@@ -23,6 +23,7 @@ from dpdispatcher.errors import (
     SchedulerBusyError,
     SchedulerError,
     SubmissionFailedError,
+    UnsafePathError,
 )
 from dpdispatcher.job import ACTIVE_STATES, Job
 from dpdispatcher.JobStatus import JobStatus
@@ -232,7 +233,16 @@ class Submission:
     # -- files --------------------------------------------------------------------
 
     def check_paths(self) -> None:
-        """Refuse task paths and file entries that escape the work base, before anything runs."""
+        """Refuse a work base outside local_root, and task paths and file entries that escape the work base,
+        before anything runs."""
+        local_root = self._machine().context.init_local_root
+        base = os.path.normpath(os.path.join(local_root, self.work_base))
+        if base != local_root and not base.startswith(local_root.rstrip(os.sep) + os.sep):
+            raise UnsafePathError(
+                f"work_base {self.work_base!r} resolves to {base}, outside machine/local_root {local_root}: "
+                "results would be written outside it. Put the work base under local_root, or set local_root "
+                "to a folder that contains it."
+            )
         for task in self.belonging_tasks:
             safe_join(task.task_work_path)
             for name in (*task.forward_files, *task.backward_files, task.outlog or ".", task.errlog or "."):
@@ -566,6 +576,20 @@ class Submission:
             self._failure_report(failed_jobs, failed_tasks, len(good_tasks) + len(finished_doubtful))
         )
 
+    def _silent_job_outputs(self, failed_jobs: list[Job], fail_files: set[str]) -> list[str]:
+        """The tail of the job's own output, for jobs none of whose tasks reported: their script failed first
+        (a syntax error in a command, a module that does not load) or the scheduler ended them."""
+        machine = self._machine()
+        silent = [job for job in failed_jobs if not any(t.fail_file in fail_files for t in job.job_task_list)]
+        outputs = {name: job for job in silent for name in machine.output_files(job)}
+        lines = []
+        for name in sorted(machine.context.files_exist(list(outputs))):
+            tail = machine.context.read_file(name).splitlines()[-ERRLOG_TAIL_LINES:]
+            if tail:
+                lines.append(f"- job {outputs[name].job_hash[:12]} printed, at the end of {name}:")
+                lines += ["    " + line for line in tail]
+        return lines
+
     def _failure_report(self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int) -> str:
         context = self._machine().context
         retries = self._machine().retry_count
@@ -585,6 +609,7 @@ class Submission:
                 lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
             else:
                 lines.append("  the task did not report back (its job was killed or ended first)")
+        lines += self._silent_job_outputs(failed_jobs, present)
         reasons = {self._machine().describe_failure(job) for job in failed_jobs} - {""}
         if reasons:
             lines.append("scheduler: " + "; ".join(sorted(reasons)))

@@ -12,7 +12,7 @@ connection, by a call that stopped at a later job, or by a driver that was kille
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from dpdispatcher.errors import SchedulerError
@@ -33,8 +33,11 @@ SUBMIT_STEP = (
     'case "$dpd_id" in ""|*[[:space:]]*) printf "printed %s instead of one job id\\n" "${{dpd_id:-nothing}}" >&2; exit 1;; esac; '
     "[[ $dpd_id =~ $dpd_re ]] || {{ printf \"the submit command printed '%s', which is not a %s job id (expected %s)\\n\" "
     '"$dpd_id" {machine} {pattern} >&2; exit 1; }}; '
-    'printf "%s\\n" "$dpd_id" > {id_file} && printf "{id_line} %s\\n" "$dpd_id" || exit 1'
+    'if printf "%s\\n" "$dpd_id" > {id_file}; then printf "{id_line} %s\\n" "$dpd_id"; '
+    'else printf "{unrecorded} %s\\n" "$dpd_id"; exit 1; fi'
 )
+#: printed by a step that submitted a job but could not record its id (a full disk): the job is cancelled
+UNRECORDED_LINE = "dpd_unrecorded"
 
 READ_STEP = (
     "[ ! -s {id_file} ] || {{ IFS= read -r dpd_id < {id_file}; "
@@ -53,11 +56,13 @@ def submit_and_record(
     machine_name: str,
     id_pattern: str,
     sets_id: bool = False,
+    cancel: Callable[[Job, str], None] | None = None,
 ) -> list[str]:
     """Run each job's submit ``command`` (it prints the job's id) and record the id, in one script.
 
     With ``sets_id`` each command is a statement that sets ``$dpd_id`` itself
-    (``job & dpd_id=$!``): it saves a subshell per job.
+    (``job & dpd_id=$!``): it saves a subshell per job. A job that was submitted but
+    whose id could not be recorded (a full disk) is given to ``cancel``, never left untracked.
 
     Stops at the first job that fails; the :class:`SchedulerError` then carries the
     ids of the jobs accepted before it (``submitted``), which are recorded too, and
@@ -72,11 +77,23 @@ def submit_and_record(
             machine=shlex.quote(machine_name),
             pattern=shlex.quote(id_pattern),
             id_line=ID_LINE,
+            unrecorded=UNRECORDED_LINE,
         )
         for job, cmd in zip(jobs, commands)
     ]
     result = context.run_script(steps)
     ids = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith(ID_LINE + " ")]
+    unrecorded = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.startswith(UNRECORDED_LINE)]
+    if unrecorded:
+        job = jobs[len(ids)]
+        if cancel is not None:
+            cancel(job, unrecorded[0])
+        raise SchedulerError(
+            f"{machine_name} accepted job {job.job_hash} as {unrecorded[0]} but its id could not be recorded in "
+            f"{context.remote_root} (is that disk full?); the job was cancelled so that it does not run untracked. "
+            "Free some space there and run again.",
+            submitted=ids,
+        )
     if result.returncode != 0 or len(ids) != len(jobs):
         failed = jobs[min(len(ids), len(jobs) - 1)]
         output = "\n".join(

@@ -60,8 +60,8 @@ class Fugaku(Machine):
         """Shebang, then 1.1.0's ``#PJM`` lines (see :mod:`dpdispatcher_fugaku.header`)."""
         return "\n".join([self.shebang, *header.header_lines(job.resources)])
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), *header.output_files(job)]
+    def output_files(self, job: Job) -> list[str]:
+        return header.output_files(job)
 
     # -- submission ------------------------------------------------------------------
 

@@ -107,8 +107,8 @@ class JH_UniScheduler(Machine):
             )
         return lines
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), *header.output_files(job)]
+    def output_files(self, job: Job) -> list[str]:
+        return header.output_files(job)
 
     # -- submission ------------------------------------------------------------------
 

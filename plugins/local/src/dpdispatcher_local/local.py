@@ -11,8 +11,10 @@ from collections.abc import Collection, Sequence
 from dargs import Argument
 
 from dpdispatcher.base_context import BaseContext, CommandResult
+from dpdispatcher.errors import UnsafePathError
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text
+from dpdispatcher_local.copying import bring_back, copy_file, write_atomically
 
 
 class LocalContext(BaseContext):
@@ -63,17 +65,20 @@ class LocalContext(BaseContext):
             _place(src, dst, link=self.symlink)
 
     def download_files(self, patterns: list[str]) -> list[str]:
-        missing = []
+        """Bring every match back (see :mod:`dpdispatcher_local.copying`); links leaving the job root are refused
+        after everything else arrived."""
+        missing, refused = [], []
         for pattern in patterns:
             matches = _expand(self.remote_root, pattern)
             if not matches:
                 missing.append(pattern)
             for rel in matches:
-                src = os.path.join(self.remote_root, rel)
-                dst = os.path.join(self.local_root, rel)
-                if os.path.islink(src) and os.path.realpath(src) == os.path.realpath(dst):
-                    continue  # a symlinked forward file: the local copy is the file itself
-                _place(src, dst, link=False)
+                refused += bring_back(self.remote_root, self.local_root, rel)
+        if refused:
+            raise UnsafePathError(
+                f"{len(refused)} result(s) in {self.remote_root} are symlinks pointing outside the job root and were "
+                "not brought back (a result is never read through a link): " + ", ".join(refused[:20])
+            )
         return missing
 
     # -- files and commands ----------------------------------------------------
@@ -113,15 +118,10 @@ def _expand(root: str, pattern: str) -> list[str]:
 
 
 def _place(src: str, dst: str, link: bool) -> None:
-    """Copy (or symlink) a file or directory tree from ``src`` to ``dst``, replacing what is there."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    if os.path.lexists(dst) and not os.path.isdir(dst):
-        os.unlink(dst)
+    """Copy (or symlink) a forward file or directory tree from ``src`` to ``dst``, replacing what is there."""
     if link:
-        if os.path.isdir(dst) and not os.path.islink(dst):
-            shutil.rmtree(dst)
-        os.symlink(os.path.abspath(src), dst)
+        write_atomically(dst, lambda tmp: os.symlink(os.path.abspath(src), tmp), 0)
     elif os.path.isdir(src):
-        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=copy_file)
     else:
-        shutil.copyfile(src, dst, follow_symlinks=True)
+        copy_file(src, dst)

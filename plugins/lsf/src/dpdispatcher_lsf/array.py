@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dpdispatcher import job_script
-from dpdispatcher.machine import Machine
 from dpdispatcher_lsf import commands, header
 from dpdispatcher_lsf.lsf import LSF
 
@@ -79,9 +78,8 @@ class LSFJobArray(LSF):
         """The element that sees every task of the array finished leaves the job tag; exit as the element fared."""
         return job_script.finish(job, check_all=True)
 
-    def generated_files(self, job: Job) -> list[str]:
-        indices = range(1, len(self.elements(job)) + 1)
-        return [*Machine.generated_files(self, job), *header.output_files(job, indices)]
+    def output_files(self, job: Job) -> list[str]:
+        return header.output_files(job, range(1, len(self.elements(job)) + 1))
 
     # -- submission ------------------------------------------------------------------
 

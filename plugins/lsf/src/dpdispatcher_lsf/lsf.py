@@ -275,9 +275,9 @@ class LSF(Machine):
         if ids:
             self.context.run_script(commands.bkill(ids))
 
-    def generated_files(self, job: Job) -> list[str]:
-        """The core's files and LSF's ``<id>.out`` / ``<id>.err`` of the job's current id."""
-        return [*super().generated_files(job), *header.output_files(job)]
+    def output_files(self, job: Job) -> list[str]:
+        """LSF's ``<id>.out`` / ``<id>.err`` of the job's current id."""
+        return header.output_files(job)
 
     def describe_failure(self, job: Job) -> str:
         row = self._final.get(job.job_hash)

@@ -261,8 +261,8 @@ class PBS(Machine):
         if ids:
             self.context.run_script(commands.qdel(ids))
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), header.output_file(job)]
+    def output_files(self, job: Job) -> list[str]:
+        return [header.output_file(job)]
 
     def describe_failure(self, job: Job) -> str:
         row = self._final.get(job.job_hash)

@@ -125,9 +125,6 @@ class SGE(Machine):
         """The files Grid Engine writes the job's stdout and stderr to (see :meth:`output_lines`)."""
         return header.output_files(job)
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), *self.output_files(job)]
-
     # -- submission ----------------------------------------------------------------
 
     def qsub_args(self, jobs: list[Job]) -> list[list[str]]:

@@ -60,8 +60,8 @@ class Shell(Machine):
         if steps:
             self.context.run_script([*steps, "true"])
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), job_output(job)]
+    def output_files(self, job: Job) -> list[str]:
+        return [job_output(job)]
 
     def wait(self, jobs: list[Job], timeout: float) -> None:
         """On this machine, return as soon as any job's process ends (no subprocess needed)."""

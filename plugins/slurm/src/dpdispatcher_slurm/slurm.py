@@ -340,9 +340,6 @@ class Slurm(Machine):
         if ids:
             self.context.run_script(commands.scancel(ids))
 
-    def generated_files(self, job: Job) -> list[str]:
-        return [*super().generated_files(job), *self.output_files(job)]
-
     def output_files(self, job: Job) -> list[str]:
         """The files Slurm writes the job's stdout and stderr to (see :meth:`gen_output_lines`)."""
         return header.output_files(job)
