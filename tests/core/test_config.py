@@ -147,3 +147,18 @@ def test_machine_arguments_from_the_manual(tmp_path):
         }
     )
     assert machine.retry_count == 5 and machine.clean_asynchronously and machine.context.symlink
+
+
+def test_task_name_names_a_one_task_job_and_round_trips():
+    from dpdispatcher.job import Job
+
+    task = Task.load_from_dict({"command": "true", "task_work_path": "t/", "task_name": "relax Si/ 64 atoms"})
+    assert Task.deserialize(task.serialize()).task_name == "relax Si/ 64 atoms"
+    assert "relax Si/ 64 atoms" in repr(task)
+    job = Job([task], resources=Resources(group_size=1))
+    assert job.get_scheduler_name(128) == "relax-Si-64-atoms"
+    long_name = job.get_scheduler_name(12, require_alpha_prefix=True)
+    assert len(long_name) == 12 and long_name.startswith("rel") and long_name[-9] == "-"
+    assert Job([task, Task(command="true", task_work_path="u/")], resources=Resources()).get_scheduler_name(64) is None
+    unnamed = Task(command="true", task_work_path="t/")
+    assert "task_name" not in unnamed.serialize()  # the hash of a task without a name is unchanged

@@ -420,3 +420,13 @@ def test_a_refusal_mid_batch_is_retried_for_the_rest_only(tmp_path):
     assert calls == [4, 2]
     # a submit limit is a plain "no": the queue is not searched for a job that landed anyway
     assert not any(c.startswith("pwd -P") for c in context.commands)
+
+
+def test_a_one_task_job_is_named_by_its_task_name(tmp_path):
+    context = ScriptedContext(tmp_path)
+    machine = Machine(batch_type="Slurm", context=context)
+    task = Task(command="true", task_work_path="t/", task_name="relax Si; rm -rf ~")
+    submission = Submission("wb", machine=machine, resources=resources(group_size=1), task_list=[task])
+    submission.generate_jobs()
+    context.bind_submission(submission)
+    assert "#SBATCH --job-name relax-Si-rm-rf" in machine.gen_script(submission.belonging_jobs[0]).splitlines()

@@ -56,6 +56,14 @@ def task_args() -> Argument:
                 default="err",
                 doc="The err log file name. redirect from stderr",
             ),
+            Argument(
+                "task_name",
+                [type(None), str],
+                optional=True,
+                default=None,
+                doc="The scheduler's name for the job when this task is alone in it (group_size 1); "
+                "normalized and shortened to what each scheduler accepts. Jobs of several tasks keep a hash-based name.",
+            ),
         ],
         doc="A task: one command run in its own directory.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from dpdispatcher.errors import ConfigError
@@ -52,6 +53,27 @@ class Job:
     @property
     def job_id_file(self) -> str:
         return f"{self.job_hash}_job_id"
+
+    def get_scheduler_name(self, max_length: int, *, require_alpha_prefix: bool = False) -> str | None:
+        """The name a scheduler shows for this job: its task's ``task_name`` when it runs one task, else None.
+
+        Characters outside ``A-Za-z0-9_.-`` become ``-``; a name longer than ``max_length`` is cut and
+        ends with a short hash of the full name, so long names sharing a prefix stay apart.
+        ``require_alpha_prefix``: the name starts with a letter (PBS, SGE).
+        """
+        if len(self.job_task_list) != 1 or self.job_task_list[0].task_name is None:
+            return None
+        raw = self.job_task_list[0].task_name
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("._-") or f"dp-{self.job_hash[:8]}"
+        if require_alpha_prefix and not name[0].isalpha():
+            name = f"j-{name}"
+        if len(name) <= max_length:
+            return name
+        suffix = "-" + hashlib.sha1(raw.encode()).hexdigest()[:8]
+        head = name[: max_length - len(suffix)].rstrip("._-")
+        if require_alpha_prefix and not head[:1].isalpha():
+            head = "j"
+        return head + suffix
 
     def gave_up(self, retry_count: int) -> bool:
         """True when the job failed more often than ``retry_count`` allows."""

@@ -27,6 +27,7 @@ class Task:
         backward_files: list[str] | None = None,
         outlog: str | None = "log",
         errlog: str | None = "err",
+        task_name: str | None = None,
     ) -> None:
         self.command = command
         self.task_work_path = task_work_path
@@ -34,6 +35,8 @@ class Task:
         self.backward_files = list(backward_files or [])
         self.outlog = outlog
         self.errlog = errlog
+        #: the scheduler's name for a job of this one task (see :meth:`Job.get_scheduler_name`)
+        self.task_name = task_name
         quick_check(task_args, self.serialize(), "task", self._looks_valid())
         self.task_hash = self.get_hash()
 
@@ -43,11 +46,11 @@ class Task:
             isinstance(self.command, str)
             and isinstance(self.task_work_path, str)
             and all(isinstance(f, str) for f in (*self.forward_files, *self.backward_files))
-            and all(log is None or isinstance(log, str) for log in (self.outlog, self.errlog))
+            and all(v is None or isinstance(v, str) for v in (self.outlog, self.errlog, self.task_name))
         )
 
     def __repr__(self) -> str:
-        return f"Task(command={self.command!r}, task_work_path={self.task_work_path!r})"
+        return str(self.serialize())  # as the published package shows a task
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and self.serialize() == other.serialize()
@@ -69,7 +72,7 @@ class Task:
         return hashlib.sha1(json.dumps(self.serialize(), sort_keys=True).encode()).hexdigest()
 
     def serialize(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "command": self.command,
             "task_work_path": self.task_work_path,
             "forward_files": self.forward_files,
@@ -77,6 +80,9 @@ class Task:
             "outlog": self.outlog,
             "errlog": self.errlog,
         }
+        if self.task_name is not None:  # absent otherwise: the hash of a task without a name is unchanged
+            data["task_name"] = self.task_name
+        return data
 
     @classmethod
     def deserialize(cls, task_dict: dict[str, Any]) -> Task:

@@ -17,7 +17,8 @@ def directive(option: str, value: object = None) -> str:
 
 
 def job_name(job: Job) -> str:
-    return f"dpd_{job.job_hash[:12]}"
+    """The task's ``task_name`` for a one-task job (Slurm takes up to 1024 characters), else a hash-based name."""
+    return job.get_scheduler_name(128) or f"dpd_{job.job_hash[:12]}"
 
 
 def output_stem(job: Job, array: bool = False) -> str:
