@@ -429,4 +429,4 @@ def test_a_one_task_job_is_named_by_its_task_name(tmp_path):
     submission = Submission("wb", machine=machine, resources=resources(group_size=1), task_list=[task])
     submission.generate_jobs()
     context.bind_submission(submission)
-    assert "#SBATCH --job-name relax-Si-rm-rf" in machine.gen_script(submission.belonging_jobs[0]).splitlines()
+    assert "#SBATCH --job-name relax-Si-rm--rf" in machine.gen_script(submission.belonging_jobs[0]).splitlines()
