@@ -136,7 +136,13 @@ COPY = "cat in.txt > out.txt"
 # -- contract ------------------------------------------------------------------------------
 
 
+#: jobs in the contract's many-jobs test: the single-node test cluster starts a few jobs a second
+SLURM_MANY_JOBS = 100
+
+
 class TestSlurmContract(MachineContract):
+    many_jobs = SLURM_MANY_JOBS
+
     @pytest.fixture
     def machine(self, slurm_cluster, tmp_path):
         return slurm_machine(tmp_path)
@@ -144,6 +150,7 @@ class TestSlurmContract(MachineContract):
 
 class TestSlurmJobArrayContract(MachineContract):
     resources_dict = {**MachineContract.resources_dict, "group_size": 3, "kwargs": {"slurm_job_size": 2}}
+    many_jobs = SLURM_MANY_JOBS
 
     @pytest.fixture
     def machine(self, slurm_cluster, tmp_path):

@@ -39,6 +39,14 @@ class EchoScheduler(Machine):
         wrapper = shlex.quote(f"rm -f {status}; bash {script} >{out} 2>&1; echo $? > {status}")
         return f"setsid nohup bash -c {wrapper} >/dev/null 2>&1 </dev/null & echo {ID_PREFIX}$!"
 
+    def output_files(self, job: Job) -> list[str]:
+        """The job script's own stdout and stderr."""
+        return [f"{job.job_hash}.out"]
+
+    def generated_files(self, job: Job) -> list[str]:
+        """Besides the script, tags, id file and output: the exit-code file the wrapper writes."""
+        return [*super().generated_files(job), exit_file(job)]
+
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
         """One command for all jobs: exit code if the job ended, else whether its process lives."""
         lines = []
