@@ -348,3 +348,33 @@ def test_a_job_whose_script_fails_before_its_tasks_shows_the_scripts_own_output(
     message = str(err.value)
     assert "the task did not report back" in message
     assert "printed, at the end of" in message and "unexpected EOF" in message
+
+
+def test_results_stream_back_as_jobs_finish(tmp_path):
+    """A quick job's result is in the work base while a slow job still runs; a re-run does not fetch it again."""
+    import threading
+    import time
+
+    machine = local_machine(tmp_path)
+    release = tmp_path / "release"
+    submission = copy_submission(
+        machine,
+        n=2,
+        group_size=1,
+        command=f"[ $(basename $PWD) = t0 ] || while [ ! -f {release} ]; do sleep 0.05; done; cp in.txt out.txt",
+    )
+    runner = threading.Thread(target=submission.run_submission, kwargs={"check_interval": 0.2})
+    runner.start()
+    quick = tmp_path / "local" / "wb" / "t0" / "out.txt"
+    deadline = time.monotonic() + 30
+    while not quick.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert quick.read_text() == "0\n"  # arrived while the other job still waits
+        assert not (tmp_path / "local" / "wb" / "t1" / "out.txt").exists()
+        record = json.loads(record_path(submission.submission_hash).read_text())
+        assert [next(iter(j.values())).get("downloaded", False) for j in record["belonging_jobs"]].count(True) == 1
+    finally:
+        release.touch()
+        runner.join(60)
+    assert outputs(machine, 2) == ["0\n", "1\n"]

@@ -28,6 +28,8 @@ class Job:
         self.job_state = JobStatus.unsubmitted
         self.job_id = ""
         self.fail_count = 0
+        #: its tasks' backward files are in the work base (brought back as soon as the job finished)
+        self.downloaded = False
         self.job_hash = self.get_hash()
 
     def __repr__(self) -> str:
@@ -97,6 +99,8 @@ class Job:
         }
         if not if_static:
             data.update(job_state=int(self.job_state), job_id=self.job_id, fail_count=self.fail_count)
+            if self.downloaded:
+                data["downloaded"] = True
         return {self.job_hash: data}
 
     @classmethod
@@ -110,6 +114,7 @@ class Job:
         job.job_state = JobStatus(data.get("job_state", JobStatus.unsubmitted))
         job.job_id = data.get("job_id", "")
         job.fail_count = data.get("fail_count", 0)
+        job.downloaded = bool(data.get("downloaded", False))
         return job
 
     def job_to_json(self) -> str:

@@ -67,6 +67,7 @@ class Submission:
         self.uploaded = False
         self.machine: Machine | None = None
         self._lock: DriverLock | None = None
+        self._missing: list[str] = []  # backward patterns that matched nothing, reported when the run ends
         self.register_task_list(task_list or [])
         if machine is not None:
             self.bind_machine(machine)
@@ -195,6 +196,7 @@ class Submission:
         for job in self.belonging_jobs:
             previous = old_jobs[job.job_hash]
             job.job_state, job.job_id, job.fail_count = previous.job_state, previous.job_id, previous.fail_count
+            job.downloaded = previous.downloaded
         self.uploaded = old.uploaded
         logger.info("recovered submission %s from its record", self.submission_hash)
         return True
@@ -277,11 +279,11 @@ class Submission:
     def task_dirs(self) -> list[str]:
         return sorted({safe_join(task.task_work_path) for task in self.belonging_tasks})
 
-    def backward_file_list(self, tasks: list[Task] | None = None) -> list[str]:
+    def backward_file_list(self, tasks: list[Task] | None = None, common: bool = True) -> list[str]:
         """Backward patterns (relative to the work base) of ``tasks`` (default all) and the common ones."""
         tasks = self.belonging_tasks if tasks is None else tasks
         patterns = [safe_join(t.task_work_path, f) for t in tasks for f in t.backward_files]
-        return patterns + [safe_join(f) for f in self.backward_common_files]
+        return patterns + [safe_join(f) for f in self.backward_common_files] if common else patterns
 
     def upload_jobs(self) -> None:
         context = self._machine().context
@@ -296,13 +298,34 @@ class Submission:
         )
 
     def download_jobs(self, tasks: list[Task] | None = None) -> None:
-        """Fetch the backward files of ``tasks`` (default all); a missing file is an error naming it."""
+        """Fetch the backward files of ``tasks`` (default all) and the common ones; a missing file is an error."""
+        self._raise_missing(self._fetch(self.backward_file_list(tasks)))
+
+    def _fetch(self, patterns: list[str]) -> list[str]:
+        """Download ``patterns``; return those that matched nothing."""
         context = self._machine().context
-        patterns = self.backward_file_list(tasks)
-        missing = context.download_files(patterns)
+        missing = context.download_files(patterns) if patterns else []
         fetched = [p for p in patterns if p not in set(missing)]
         plugins.hook().files_downloaded(context=context, submission=self, files=fetched)
+        return missing
+
+    def _stream_results(self) -> None:
+        """Bring back the results of jobs seen finished since the last poll (one download for all of them).
+
+        A crash keeps what arrived; the record notes the downloaded jobs so that a re-run does not fetch them
+        again. Missing files are reported once the run ends, after everything else arrived.
+        """
+        fresh = [job for job in self.belonging_jobs if job.job_state == JobStatus.finished and not job.downloaded]
+        if not fresh:
+            return
+        self._missing += self._fetch(self.backward_file_list([t for j in fresh for t in j.job_task_list], False))
+        for job in fresh:
+            job.downloaded = True
+        self.submission_to_json()
+
+    def _raise_missing(self, missing: list[str]) -> None:
         if missing:
+            context = self._machine().context
             shown = "\n  ".join(missing[:20])
             raise MissingBackwardFileError(
                 f"{len(missing)} backward file(s) were not produced on {type(context).__name__} "
@@ -453,6 +476,7 @@ class Submission:
         schedule = PollSchedule(check_interval)
         while True:
             self.update_submission_state()
+            self._stream_results()
             # The record must know every job id; states alone are re-queried on recovery.
             if self._submit_pending():
                 self.submission_to_json()
@@ -521,6 +545,12 @@ class Submission:
             return False
         try:
             job_ids = self._machine().submit_jobs(to_submit)
+            if len(job_ids) != len(to_submit):
+                raise SchedulerError(
+                    f"{type(self._machine()).__name__}.submit_jobs returned {len(job_ids)} id(s) for "
+                    f"{len(to_submit)} job(s) ({job_ids[:5]!r}); a batch type returns one id per job, in order",
+                    submitted=list(job_ids)[: len(to_submit)],
+                )
         except SchedulerError as err:
             for job, job_id in zip(to_submit, err.submitted):  # accepted before the refusal
                 self._registered(job, job_id)
@@ -550,7 +580,8 @@ class Submission:
     def _finish(self, clean: bool) -> None:
         failed_jobs = [job for job in self.belonging_jobs if job.job_state != JobStatus.finished]
         if not failed_jobs:
-            self.download_jobs()
+            rest = [t for job in self.belonging_jobs if not job.downloaded for t in job.job_task_list]
+            self._raise_missing(self._missing + self._fetch(self.backward_file_list(rest)))
             self._mark_finished()  # first: a run killed while cleaning up finds the submission finished
             if clean:
                 self.clean_jobs()
@@ -563,7 +594,13 @@ class Submission:
         good_tasks = [
             t for job in self.belonging_jobs if job.job_state == JobStatus.finished for t in job.job_task_list
         ]
-        self.download_jobs(good_tasks + finished_doubtful)
+        pending = [
+            t
+            for job in self.belonging_jobs
+            if job.job_state == JobStatus.finished and not job.downloaded
+            for t in job.job_task_list
+        ]
+        self._raise_missing(self._missing + self._fetch(self.backward_file_list(pending + finished_doubtful)))
         if not any(
             job.gave_up(self._machine().retry_count) for job in failed_jobs
         ):  # ratio_unfinished ended the run: not an error
