@@ -162,3 +162,36 @@ def test_task_name_names_a_one_task_job_and_round_trips():
     assert Job([task, Task(command="true", task_work_path="u/")], resources=Resources()).get_scheduler_name(64) is None
     unnamed = Task(command="true", task_work_path="t/")
     assert "task_name" not in unnamed.serialize()  # the hash of a task without a name is unchanged
+
+
+def test_cuda_multi_devices_is_off_unless_asked_and_needs_a_gpu():
+    assert not Resources.load_from_dict({"group_size": 1, "gpu_per_node": 4}).if_cuda_multi_devices
+    assert not Resources(group_size=1, gpu_per_node=4).if_cuda_multi_devices
+    with pytest.raises(ConfigError, match="gpu_per_node can not be smaller than 1 when if_cuda_multi_devices is True"):
+        Resources.load_from_dict({"group_size": 1, "gpu_per_node": 0, "strategy": {"if_cuda_multi_devices": True}})
+    with pytest.raises(ConfigError, match=r"ratio_unfinished must be smaller than 1\.0"):
+        Resources(group_size=1, strategy={"ratio_unfinished": 1.0})
+
+
+def test_every_job_script_exports_what_the_job_asked_for(tmp_path):
+    from helpers import copy_submission, local_machine
+
+    submission = copy_submission(
+        local_machine(tmp_path),
+        n=1,
+        group_size=1,
+        queue_name="gpu",
+        cpu_per_node=4,
+        envs={"DPDISPATCHER_GROUP_SIZE": 9},
+    )
+    submission.generate_jobs()
+    submission.machine.context.bind(submission.work_base, submission.submission_hash)
+    script = submission.machine.gen_script(submission.belonging_jobs[0]).splitlines()
+    for line in (
+        "export DPDISPATCHER_NUMBER_NODE=1",
+        "export DPDISPATCHER_CPU_PER_NODE=4",
+        "export DPDISPATCHER_GPU_PER_NODE=0",
+        "export DPDISPATCHER_QUEUE_NAME=gpu",
+        "export DPDISPATCHER_GROUP_SIZE=9",  # the resources' envs win, as in the published package
+    ):
+        assert line in script

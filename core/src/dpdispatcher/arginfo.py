@@ -78,8 +78,9 @@ def strategy_args() -> Argument:
                 "if_cuda_multi_devices",
                 bool,
                 optional=True,
-                default=True,
-                doc="With gpu_per_node > 0, export CUDA_VISIBLE_DEVICES so that tasks running in parallel use different GPUs.",
+                default=False,
+                doc="Export CUDA_VISIBLE_DEVICES so that the tasks of a job use the node's GPUs in turn "
+                "(needs gpu_per_node >= 1 and number_node 1; off by default, as in the published package).",
             ),
             Argument(
                 "ratio_unfinished",

@@ -224,7 +224,15 @@ class Machine(MachineCompat, abc.ABC):
         lines += [f"module unload {m}" for m in res.module_unload_list]
         lines += [f"module load {m}" for m in res.module_list]
         lines += [f"source {s}" for s in res.source_list]
-        lines += [f"export {k}={shlex.quote(str(v))}" for k, v in res.envs.items()]
+        envs = {  # what the job asked for, for task commands that test it (as the published package exports)
+            "DPDISPATCHER_NUMBER_NODE": res.number_node,
+            "DPDISPATCHER_CPU_PER_NODE": res.cpu_per_node,
+            "DPDISPATCHER_GPU_PER_NODE": res.gpu_per_node,
+            "DPDISPATCHER_QUEUE_NAME": res.queue_name,
+            "DPDISPATCHER_GROUP_SIZE": res.group_size,
+            **res.envs,
+        }
+        lines += [f"export {k}={shlex.quote(str(v))}" for k, v in envs.items()]
         lines += plugins.env_lines(self, job)
         lines += res.prepend_script
         lines.append(job_script.functions(res))

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from dpdispatcher.arginfo import check_and_normalize, env_names_ok, one_line, quick_check, resources_args
+from dpdispatcher.errors import ConfigError
 from dpdispatcher.records import load_config_file
 
 DEFAULT_STRATEGY = {"if_cuda_multi_devices": False, "ratio_unfinished": 0.0}
@@ -57,6 +58,25 @@ class Resources:
         # the published package accepted unknown keyword arguments as kwargs
         self.kwargs = {**(kwargs or {}), **extra}
         quick_check(resources_args, self.serialize(), "resources", self._looks_valid())
+        self._check_strategy()
+
+    def _check_strategy(self) -> None:
+        """The strategy combinations the published package refuses, with its words and the argument path."""
+        if self.strategy.get("if_cuda_multi_devices") is True:
+            if self.gpu_per_node < 1:
+                raise ConfigError(
+                    "invalid resources: resources/strategy/if_cuda_multi_devices: gpu_per_node can not be smaller "
+                    "than 1 when if_cuda_multi_devices is True"
+                )
+            if self.number_node != 1:
+                raise ConfigError(
+                    "invalid resources: resources/strategy/if_cuda_multi_devices: number_node must be 1 when "
+                    "if_cuda_multi_devices is True"
+                )
+        if float(self.strategy.get("ratio_unfinished") or 0.0) >= 1.0:
+            raise ConfigError(
+                "invalid resources: resources/strategy/ratio_unfinished: ratio_unfinished must be smaller than 1.0"
+            )
 
     def _looks_valid(self) -> bool:
         """The checks of the config loader that matter, without its cost (Job.deserialize builds many)."""
@@ -77,7 +97,7 @@ class Resources:
 
     @property
     def if_cuda_multi_devices(self) -> bool:
-        return bool(self.strategy.get("if_cuda_multi_devices")) and self.gpu_per_node > 0
+        return self.strategy.get("if_cuda_multi_devices") is True
 
     @property
     def ratio_unfinished(self) -> float:
