@@ -44,7 +44,7 @@ def submission_file(tmp_path, **machine):
 def test_submit_runs_the_manual_submission_file(tmp_path, capsys, monkeypatch):
     path = submission_file(tmp_path)
     monkeypatch.chdir("/")  # relative roots are relative to the file, not the cwd
-    assert main(["submit", str(path)]) == 0
+    assert main(["submit", str(path), "--json"]) == 0
     assert (tmp_path / "work" / "d2" / "out.txt").read_text() == "hello 2\ng\n"
     assert json.loads(capsys.readouterr().out)["jobs"] == "2 finished"
 
@@ -54,8 +54,10 @@ def test_submit_dry_run_and_exit_on_submit(tmp_path, capsys):
     assert main(["submit", str(path), "--dry-run"]) == 0
     assert "2 unsubmitted" in capsys.readouterr().out
     assert main(["submit", str(path), "--exit-on-submit"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert main(["submission", out["submission_hash"]]) == 0
+    said = capsys.readouterr().out
+    assert " was submitted (2 waiting)" in said or " was submitted (" in said
+    submission_hash = said.split()[1]
+    assert main(["submission", submission_hash]) == 0
     assert "fails 0" in capsys.readouterr().out
     assert main(["submit", str(path)]) == 0
 
@@ -117,3 +119,9 @@ def test_doc_prints_arguments_including_plugins(capsys):
     assert "machine/batch_type" in out and "machine[context_type=LocalContext]/remote_profile/symlink" in out
     assert main(["doc", "resources"]) == 0
     assert "resources/strategy/ratio_unfinished" in capsys.readouterr().out
+
+
+def test_submit_says_the_submission_succeeded_with_its_hash(tmp_path, capsys):
+    assert main(["submit", str(submission_file(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("submission ") and "succeeded (2 finished)" in out

@@ -178,7 +178,7 @@ def _write_submission(tmp_path: Path, n_tasks: int = 3) -> Path:
 def test_a_submission_runs_to_the_end_on_the_third_party_batch_type(venv: Venv, tmp_path: Path) -> None:
     spec = _write_submission(tmp_path)
     result = _ok(
-        venv.dpdisp("submit", str(spec), "--check-interval", "1", home=tmp_path / "home", cwd=tmp_path),
+        venv.dpdisp("submit", str(spec), "--check-interval", "1", "--json", home=tmp_path / "home", cwd=tmp_path),
         "dpdisp submit",
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from dpdispatcher.errors import ConfigError
+from dpdispatcher.errors import ConfigError, SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.resources import Resources
 from dpdispatcher.task import Task
@@ -80,6 +80,23 @@ class Job:
     def gave_up(self, retry_count: int) -> bool:
         """True when the job failed more often than ``retry_count`` allows."""
         return self.job_state == JobStatus.terminated and self.fail_count > retry_count
+
+    def handle_unexpected_job_state(self, *, continue_on_failure: bool = False) -> None:
+        """Resubmit this job if it terminated and retries are left (published API; a Submission does this for
+        all its jobs at once). One that exhausted them raises, unless ``continue_on_failure``."""
+        if self.machine is None:
+            raise ConfigError(f"job {self.job_hash} has no machine to submit it with")
+        if self.job_state == JobStatus.unsubmitted:
+            self.register_job_id(self.machine.submit_jobs([self])[0])
+        elif self.job_state == JobStatus.terminated:
+            self.fail_count += 1
+            if self.gave_up(self.machine.retry_count):
+                if continue_on_failure:
+                    return
+                raise SubmissionFailedError(
+                    f"job {self.job_hash} (id {self.job_id}) failed {self.fail_count} times; giving up on it"
+                )
+            self.register_job_id(self.machine.submit_jobs([self])[0])
 
     def register_job_id(self, job_id: str) -> None:
         self.job_id = job_id

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import random
+import re
+import shlex
 import threading
 import time
 from typing import Any
@@ -57,7 +60,17 @@ class Submission:
         backward_common_files: list[str] | None = None,
         *,
         task_list: list[Task] | None = None,
+        previous_submission_hash: str | None = None,
+        continue_on_failure: bool = False,
     ) -> None:
+        if previous_submission_hash is not None and not re.fullmatch(r"[0-9a-f]{40}", previous_submission_hash):
+            raise ConfigError(
+                f"previous_submission_hash must be a submission hash (40 hexadecimal digits), got {previous_submission_hash!r}"
+            )
+        #: an earlier submission of the same tasks (other resources, say) whose finished tasks are not run again
+        self.previous_submission_hash = previous_submission_hash
+        #: when a job exhausts its retries, keep running and downloading the others and report at the end
+        self.continue_on_failure = continue_on_failure
         self.work_base = work_base
         self.resources = resources
         self.forward_common_files = list(forward_common_files or [])
@@ -149,6 +162,9 @@ class Submission:
         if not if_static:
             data["submission_hash"] = self.submission_hash
             data["uploaded"] = self.uploaded
+            data["continue_on_failure"] = self.continue_on_failure
+            if self.previous_submission_hash is not None:
+                data["previous_submission_hash"] = self.previous_submission_hash
         return data
 
     @classmethod
@@ -161,6 +177,8 @@ class Submission:
             resources=resources,
             forward_common_files=submission_dict.get("forward_common_files", []),
             backward_common_files=submission_dict.get("backward_common_files", []),
+            previous_submission_hash=submission_dict.get("previous_submission_hash"),
+            continue_on_failure=bool(submission_dict.get("continue_on_failure", False)),
         )
         submission.machine = machine
         jobs = [Job.deserialize(job_dict, machine=machine) for job_dict in submission_dict.get("belonging_jobs", [])]
@@ -406,14 +424,19 @@ class Submission:
         exit_on_submit: bool = False,
         clean: bool = True,
         check_interval: float = 30,
+        continue_on_failure: bool | None = None,
     ) -> dict[str, Any]:
         """Upload, submit, wait for every job, resubmit failures, download the results.
 
         Re-running the same program after a crash or kill picks up the jobs already
         submitted (from the record) instead of submitting them again.
         ``dry_run`` uploads and writes the scripts but submits nothing;
-        ``exit_on_submit`` returns once every job is submitted.
+        ``exit_on_submit`` returns once every job is submitted. When a job exhausts its retries the run
+        stops at once (the other jobs run on; a re-run picks them up), unless ``continue_on_failure``
+        (default: the submission's) keeps it going until every other job is done and downloaded.
         """
+        if continue_on_failure is not None:
+            self.continue_on_failure = continue_on_failure
         machine = self._machine()
         if not self.belonging_tasks:
             raise ConfigError("the submission has no tasks (task_list is empty): nothing to run")
@@ -425,6 +448,8 @@ class Submission:
         context = self._bind_context()
         if self._already_finished(clean):
             return self.serialize()
+        if self.previous_submission_hash is not None:
+            self._take_over_previous(context)
         self._lock = DriverLock(context, self.submission_hash)
         self._lock.acquire()
         try:
@@ -455,6 +480,40 @@ class Submission:
             progress.close()
         self._finish(clean)
         return self.serialize()
+
+    async def async_run_submission(self, **kwargs: Any) -> dict[str, Any]:
+        """:meth:`run_submission` (same keywords) in a worker thread: the event loop stays free, and several
+        submissions can be awaited together (``asyncio.gather``)."""
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(self.run_submission, **kwargs))
+
+    def _take_over_previous(self, context: BaseContext) -> None:
+        """Continue from ``previous_submission_hash``: its job root becomes this submission's, so the
+        finished tags of the tasks the two share are found and those tasks are not run again."""
+        previous = self.previous_submission_hash
+        assert previous is not None
+        old_root = context._job_root(previous) if context.init_remote_root else context.remote_root
+        if old_root == context.remote_root:  # LazyLocalContext: one work base, the tags are already here
+            if not (record_path(previous).exists() or context.check_file_exists(f"{previous}.json")):
+                raise ConfigError(
+                    f"no record of the previous submission {previous} (looked in {record_path(previous)})"
+                )
+            return
+        moved = context.run(
+            f"cd / && if [ -d {shlex.quote(old_root)} ]; then rmdir {shlex.quote(context.remote_root)} 2>/dev/null; "
+            f"mv -T {shlex.quote(old_root)} {shlex.quote(context.remote_root)} && echo moved; fi"
+        )
+        if "moved" in moved.stdout:
+            logger.info("continuing from submission %s: its job root is now %s", previous, context.remote_root)
+            self.uploaded = False  # the scripts of this submission's jobs are written anew
+        elif not record_path(previous).exists():
+            raise ConfigError(
+                f"no record of the previous submission {previous}: neither {record_path(previous)} "
+                f"nor its job root {old_root} exists"
+            )
+        else:
+            logger.warning("the previous submission %s left no job root (%s); every task runs", previous, old_root)
 
     def _adopt_unrecorded_jobs(self) -> None:
         """Adopt jobs that a run killed before writing its record had already (re)submitted.
@@ -487,10 +546,16 @@ class Submission:
             active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
             if not active and not self._jobs_to_submit():
                 return
+            if not self.continue_on_failure and self._gave_up():
+                return  # fail fast: the others run on, a re-run picks them up
             if self._few_enough_unfinished(active):
                 self._machine().kill_jobs(active)
                 return
             self._machine().wait(active, schedule.next())
+
+    def _gave_up(self) -> list[Job]:
+        retries = self._machine().retry_count
+        return [job for job in self.belonging_jobs if job.gave_up(retries)]
 
     def _few_enough_unfinished(self, active: list[Job]) -> bool:
         ratio = self.resources.ratio_unfinished if self.resources else 0.0
@@ -586,11 +651,13 @@ class Submission:
             if clean:
                 self.clean_jobs()
             return
-        # Some tasks failed for good (or were left by ratio_unfinished): keep every result that exists.
+        # Some tasks failed for good (or were left by ratio_unfinished, or run on after a fail-fast stop):
+        # keep every result that exists.
         doubtful = [task for job in failed_jobs for task in job.job_task_list]
         finished_doubtful = self._machine().finished_tasks(doubtful)
         finished_hashes = {t.task_hash for t in finished_doubtful}
-        failed_tasks = [t for t in doubtful if t.task_hash not in finished_hashes]
+        gave_up = self._gave_up()
+        failed_tasks = [t for job in gave_up for t in job.job_task_list if t.task_hash not in finished_hashes]
         good_tasks = [
             t for job in self.belonging_jobs if job.job_state == JobStatus.finished for t in job.job_task_list
         ]
@@ -601,16 +668,15 @@ class Submission:
             for t in job.job_task_list
         ]
         self._raise_missing(self._missing + self._fetch(self.backward_file_list(pending + finished_doubtful)))
-        if not any(
-            job.gave_up(self._machine().retry_count) for job in failed_jobs
-        ):  # ratio_unfinished ended the run: not an error
+        if not gave_up:  # ratio_unfinished ended the run: not an error
             if clean:
                 self.clean_jobs()
                 self.forget()
             return
         self.submission_to_json()
+        still_running = [job for job in failed_jobs if job.job_state in ACTIVE_STATES]
         raise SubmissionFailedError(
-            self._failure_report(failed_jobs, failed_tasks, len(good_tasks) + len(finished_doubtful))
+            self._failure_report(gave_up, failed_tasks, len(good_tasks) + len(finished_doubtful), still_running)
         )
 
     def _silent_job_outputs(self, failed_jobs: list[Job], fail_files: set[str]) -> list[str]:
@@ -627,7 +693,9 @@ class Submission:
                 lines += ["    " + line for line in tail]
         return lines
 
-    def _failure_report(self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int) -> str:
+    def _failure_report(
+        self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int, still_running: list[Job]
+    ) -> str:
         context = self._machine().context
         retries = self._machine().retry_count
         lines = [
@@ -651,6 +719,11 @@ class Submission:
         if reasons:
             lines.append("scheduler: " + "; ".join(sorted(reasons)))
         lines.append(f"The results of the {n_downloaded} task(s) that succeeded were downloaded.")
+        if still_running:
+            lines.append(
+                f"{len(still_running)} other job(s) are still queued or running: the run stopped at the first job "
+                "that gave up (continue_on_failure keeps it going); the next run picks them up."
+            )
         lines.append(
             f"Fix the cause and run again after `dpdisp submission {self.submission_hash} --reset-fail-count`."
         )

@@ -14,7 +14,16 @@ from dpdispatcher.resources import Resources
 from dpdispatcher.submission import Submission
 from dpdispatcher.task import Task
 
-SUBMISSION_KEYS = {"work_base", "machine", "resources", "task_list", "forward_common_files", "backward_common_files"}
+SUBMISSION_KEYS = {
+    "work_base",
+    "machine",
+    "resources",
+    "task_list",
+    "forward_common_files",
+    "backward_common_files",
+    "continue_on_failure",
+    "previous_submission_hash",
+}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,6 +33,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--exit-on-submit", action="store_true", help="return once every job is submitted")
     parser.add_argument("--check-interval", type=float, default=30, help="longest wait between status polls (s)")
     parser.add_argument("--no-clean", action="store_true", help="keep the remote job directory afterwards")
+    parser.add_argument(
+        "--continue-on-failure",
+        action="store_true",
+        help="when a job exhausts its retries, keep running and downloading the others; report at the end",
+    )
+    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON line")
     parser.set_defaults(run=run)
 
 
@@ -53,6 +68,8 @@ def load_submission(path: str) -> Submission:
         task_list=tasks,
         forward_common_files=data.get("forward_common_files", []),
         backward_common_files=data.get("backward_common_files", []),
+        continue_on_failure=bool(data.get("continue_on_failure", False)),
+        previous_submission_hash=data.get("previous_submission_hash"),
     )
 
 
@@ -63,13 +80,24 @@ def run(args: argparse.Namespace) -> int:
         exit_on_submit=args.exit_on_submit,
         clean=not args.no_clean,
         check_interval=args.check_interval,
+        continue_on_failure=True if args.continue_on_failure else None,
     )
     states: dict[str, int] = {}
     for job_dict in result["belonging_jobs"]:
         for job in job_dict.values():
             states[_state_name(job["job_state"])] = states.get(_state_name(job["job_state"]), 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-    print(json.dumps({"submission_hash": submission.submission_hash, "jobs": summary}))
+    if args.json:
+        print(json.dumps({"submission_hash": submission.submission_hash, "jobs": summary}))
+    elif args.dry_run:
+        print(f"submission {submission.submission_hash}: dry run, job scripts written ({summary})")
+    elif args.exit_on_submit:
+        print(
+            f"submission {submission.submission_hash} was submitted ({summary}); "
+            f"see it with `dpdisp submission {submission.submission_hash}`"
+        )
+    else:
+        print(f"submission {submission.submission_hash} succeeded ({summary})")
     return 0
 
 
