@@ -1,0 +1,1 @@
+"""Published path: the batch types, served from the installed plugins (see dpdispatcher._published)."""

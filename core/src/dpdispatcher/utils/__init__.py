@@ -1,0 +1,1 @@
+"""Published path of helper modules."""

@@ -1,0 +1,5 @@
+"""Published path of JobStatus."""
+
+from dpdispatcher.JobStatus import JobStatus
+
+__all__ = ["JobStatus"]
