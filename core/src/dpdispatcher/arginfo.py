@@ -9,6 +9,9 @@ like the core's.
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import os
 import re
 from typing import Any, Callable
 
@@ -17,6 +20,8 @@ from dargs.dargs import ArgumentError, ArgumentKeyError, ArgumentTypeError, Argu
 
 from dpdispatcher.errors import ConfigError
 from dpdispatcher.plugins import context_key, get_registry
+
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -338,6 +343,41 @@ def _has_sub_dicts(argument: Argument) -> bool:
     return bool(argument.sub_variants) or any(sub.sub_fields for sub in argument.sub_fields.values())
 
 
+#: set (to 1) to make a key no argument knows an error instead of a warning (``dpdisp submit --strict``)
+STRICT_ENV = "DPDISPATCHER_STRICT"
+
+
+def strict_mode() -> bool:
+    return os.environ.get(STRICT_ENV, "").lower() not in ("", "0", "false", "no")
+
+
+def _check_ignoring_unknown_keys(argument: Argument, normalized: dict[str, Any], what: str) -> None:
+    """A strict check in which a key no argument knows is, unless :func:`strict_mode`, a warning and dropped.
+
+    Published configs carry such keys (the published package ignored them); a warning naming the
+    argument path and the nearest known name still catches a typo.
+    """
+    for _ in range(len(json.dumps(normalized, default=str))):  # each pass finds (at most) one unknown key
+        try:
+            argument.check_value(normalized, strict=True)
+            return
+        except ArgumentKeyError as err:
+            key = re.search(r"undefined key `([^`]+)`", err.message or "")
+            if key is None or strict_mode():
+                raise
+            nearest = re.search(r"Did you mean: (\S+?)\?", err.message or "")
+            logger.warning(
+                "%s: unknown key%s; it is ignored (set %s=1 or use --strict to make it an error)",
+                _argument_path(what, err),
+                f" (did you mean {nearest.group(1)}?)" if nearest else "",
+                STRICT_ENV,
+            )
+            container: Any = normalized
+            for part in [p for p in err.path.split("/") if p]:
+                container = container[part]
+            del container[key.group(1)]
+
+
 def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, Any]:
     """Validate ``data`` strictly against ``argument`` and fill the defaults.
 
@@ -352,9 +392,9 @@ def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, A
             # a second pass fills the defaults inside sub-dicts that the first pass created
             # (e.g. remote_profile: {} -> {"symlink": False}), so a config and its record agree
             normalized = argument.normalize_value(normalized, trim_pattern="_*")
-        argument.check_value(normalized, strict=True)
+        _check_ignoring_unknown_keys(argument, normalized, what)
     except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
-        raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {err.message}") from None
+        raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {(err.message or '').strip()}") from None
     for key, value in (normalized.get("kwargs") or {}).items() if what == "resources" else ():
         if not one_line(value):  # a batch type's kwargs reach its header
             raise ConfigError(f"invalid {what}: {what}/kwargs/{key}: {ONE_LINE}")

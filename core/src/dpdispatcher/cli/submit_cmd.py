@@ -7,6 +7,7 @@ import json
 import os
 from typing import Any
 
+from dpdispatcher.arginfo import STRICT_ENV
 from dpdispatcher.errors import ConfigError
 from dpdispatcher.machine import Machine
 from dpdispatcher.records import load_config_file
@@ -39,6 +40,9 @@ def add_parser(subparsers: Any) -> None:
         help="when a job exhausts its retries, keep running and downloading the others; report at the end",
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON line")
+    parser.add_argument(
+        "--strict", action="store_true", help="a key no argument knows is an error (default: a warning, ignored)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -74,6 +78,8 @@ def load_submission(path: str) -> Submission:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.strict:
+        os.environ[STRICT_ENV] = "1"
     submission = load_submission(args.file)
     result = submission.run_submission(
         dry_run=args.dry_run,
