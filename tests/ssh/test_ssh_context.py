@@ -26,7 +26,7 @@ from helpers import copy_submission, free_port
 
 from dpdispatcher import JobStatus, Machine
 from dpdispatcher.base_context import BaseContext
-from dpdispatcher.errors import ConfigError
+from dpdispatcher.errors import ConfigError, UnsafePathError
 from dpdispatcher.testing import ContextContract, MachineContract
 from dpdispatcher_ssh import HostKeyError, SSHConnectionError
 from dpdispatcher_ssh.session import SSHAuthenticationError
@@ -337,13 +337,13 @@ def test_local_error_during_a_transfer_is_raised_at_once_not_retried(bound):
     assert (Path(bound.remote_root) / "here.txt").read_text() == "ok"
 
 
-def test_remote_symlink_out_of_the_root_comes_back_as_content(bound, tmp_path):
+def test_remote_symlink_out_of_the_root_is_refused_not_followed(bound, tmp_path):
     secret_place = tmp_path / "elsewhere.txt"
     secret_place.write_text("content")
     bound.run(f"mkdir -p d && ln -s {shlex.quote(str(secret_place))} d/link.txt")
-    assert bound.download_files(["d/link.txt"]) == []
-    got = Path(bound.local_root) / "d" / "link.txt"
-    assert got.read_text() == "content" and not got.is_symlink()
+    with pytest.raises(UnsafePathError, match=r"d/link\.txt -> "):
+        bound.download_files(["d/link.txt"])
+    assert not os.path.lexists(Path(bound.local_root) / "d" / "link.txt")
 
 
 def test_read_missing_file_and_relative_escape(bound):

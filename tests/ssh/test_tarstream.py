@@ -1,16 +1,19 @@
-"""Archive members are checked on extraction: nothing lands outside the target (no sshd needed)."""
+"""Archive members are checked on extraction: nothing lands outside the target, every file is whole or absent (no sshd needed)."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import shutil
 import tarfile
 
 import pytest
 
-from dpdispatcher.errors import ConfigError
+from dpdispatcher.errors import ConfigError, UnsafePathError
 from dpdispatcher_ssh.hostkeys import normalize_policy
 from dpdispatcher_ssh.ssh_context import SSHContext
-from dpdispatcher_ssh.tarstream import Entry, UnsafeArchiveError, safe_extract, write_tar
+from dpdispatcher_ssh.tarstream import DiskFullError, Entry, UnsafeArchiveError, human_size, safe_extract, write_tar
 
 
 def _archive(*members: tuple[str, str, str]) -> io.BytesIO:
@@ -43,10 +46,8 @@ def _archive(*members: tuple[str, str, str]) -> io.BytesIO:
         [("/tmp/evil", "file", "x")],
         [("../evil", "file", "x")],
         [("a/../../evil", "file", "x")],
-        [("link", "sym", "/etc")],
-        [("link", "sym", "../../outside")],
         [("hard", "lnk", "../outside")],
-        [("d", "sym", "."), ("d/x", "file", "through a link")],
+        [("hard", "lnk", "not-a-member")],
         [("pipe", "fifo", "")],
     ],
 )
@@ -56,6 +57,107 @@ def test_unsafe_members_are_refused(tmp_path, members):
         safe_extract(_archive(*members), str(dest))
     assert not (tmp_path / "evil").exists()
     assert not (tmp_path / "outside").exists()
+
+
+def test_symlinks_inside_the_root_are_kept_outside_refused_and_the_rest_extracted(tmp_path):
+    dest = tmp_path / "dest"
+    archive = _archive(
+        ("t/data.txt", "file", "data"),
+        ("t/rel.txt", "sym", "data.txt"),
+        ("t/d/up.txt", "sym", "../data.txt"),
+        ("t/root.txt", "sym", "../t/data.txt"),
+        ("t/abs.txt", "sym", "/remote/job/t/data.txt"),
+        ("t/escape.txt", "sym", "../../outside"),
+        ("t/d/escape.txt", "sym", "../../../outside"),
+        ("t/shadow.txt", "sym", "/etc/shadow"),
+        ("t/near.txt", "sym", "/remote/job-other/x"),
+        ("t/after.txt", "file", "after"),
+    )
+    with pytest.raises(UnsafePathError) as err:
+        safe_extract(archive, str(dest), root="/remote/job")
+    message = str(err.value)
+    assert message.startswith("4 backward files point outside the job root /remote/job and were not downloaded")
+    for line in ("t/escape.txt -> ../../outside", "t/d/escape.txt -> ../../../outside", "t/shadow.txt -> /etc/shadow"):
+        assert f"\n  {line}\n" in message
+    assert isinstance(err.value, ConfigError)
+    t = dest / "t"
+    assert (t / "data.txt").read_text() == "data" and (t / "after.txt").read_text() == "after"
+    assert [os.readlink(t / n) for n in ("rel.txt", "d/up.txt", "root.txt")] == [
+        "data.txt",
+        "../data.txt",
+        "../t/data.txt",
+    ]
+    assert os.readlink(t / "abs.txt") == "data.txt"  # absolute into the job root: the same file of the copy
+    for name in ("escape.txt", "d/escape.txt", "shadow.txt", "near.txt"):
+        assert not os.path.lexists(t / name)
+
+
+def test_absolute_symlinks_are_refused_without_a_root(tmp_path):
+    with pytest.raises(UnsafePathError, match="link -> /etc"):
+        safe_extract(_archive(("link", "sym", "/etc"), ("f", "file", "x")), str(tmp_path / "dest"))
+    assert (tmp_path / "dest" / "f").read_text() == "x"
+
+
+def test_a_member_under_a_symlink_of_the_archive_lands_where_the_link_points_inside(tmp_path):
+    dest = tmp_path / "dest"
+    archive = _archive(("t/dir", "dir", ""), ("t/latest", "sym", "dir"), ("t/latest/f.txt", "file", "f"))
+    assert safe_extract(archive, str(dest)) == ["t/dir", "t/latest", "t/latest/f.txt"]
+    assert (dest / "t" / "dir" / "f.txt").read_text() == "f" and os.readlink(dest / "t" / "latest") == "dir"
+
+
+def test_hard_links_to_an_earlier_member_are_kept(tmp_path):
+    dest = tmp_path / "dest"
+    safe_extract(_archive(("a.txt", "file", "same"), ("d/b.txt", "lnk", "a.txt")), str(dest))
+    assert os.path.samefile(dest / "a.txt", dest / "d" / "b.txt")
+
+
+def test_a_local_symlink_out_of_the_destination_is_not_written_through(tmp_path):
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    (dest / "t").symlink_to(outside)
+    with pytest.raises(UnsafeArchiveError, match="outside"):
+        safe_extract(_archive(("t/x.txt", "file", "x")), str(dest))
+    assert not any(outside.iterdir())
+
+
+def test_a_broken_stream_leaves_every_file_whole_or_absent(tmp_path):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "big.bin").write_text("the previous result")
+    whole = _archive(("first.txt", "file", "first"), ("big.bin", "file", "x" * 100_000)).getvalue()
+    with pytest.raises(tarfile.ReadError):
+        safe_extract(io.BytesIO(whole[:50_000]), str(dest))  # cut in the middle of big.bin
+    assert (dest / "first.txt").read_text() == "first"
+    assert (dest / "big.bin").read_text() == "the previous result"
+    assert sorted(p.name for p in dest.iterdir()) == ["big.bin", "first.txt"]  # no partial file left
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_nothing_partial(tmp_path, monkeypatch):
+    dest = tmp_path / "dest"
+    copy = shutil.copyfileobj
+
+    def fill_up(source, out, length=0):
+        if out.name.startswith(str(dest / ".big.bin.")):
+            out.write(source.read(1000))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        copy(source, out, length)
+
+    monkeypatch.setattr(shutil, "copyfileobj", fill_up)
+    archive = _archive(("a.txt", "file", "a"), ("d", "dir", ""), ("big.bin", "file", "x" * 5000), ("z", "file", "z"))
+    with pytest.raises(DiskFullError) as err:
+        safe_extract(archive, str(dest))
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value, OSError)
+    assert str(err.value).startswith(
+        f"no space left on this machine: cannot write {dest / 'big.bin'} (needs 5,000 bytes"
+    )
+    assert "The 1 file downloaded before it is complete" in str(err.value)
+    assert sorted(p.name for p in dest.iterdir()) == ["a.txt", "d"]
+
+
+def test_human_size():
+    assert human_size(6) == "6 bytes"
+    assert human_size(3 << 20) == "3,145,728 bytes (3.0 MiB)"
 
 
 def test_safe_members_extract_and_replace_existing_symlinks(tmp_path):

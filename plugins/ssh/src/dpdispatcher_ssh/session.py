@@ -36,6 +36,8 @@ MAX_PACKET_SIZE = 32768
 #: fastest ciphers first (AES-GCM is hardware-accelerated almost everywhere)
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+#: how long a closed channel without an exit status waits to see whether its transport is going down
+LINK_SETTLE = 0.5
 OTP_WORDS = ("verification", "code", "otp", "token", "one-time", "one time", "2fa", "authenticator")
 
 
@@ -451,13 +453,14 @@ class SSHSession:
         try:
             channel.exec_command(cmd)
             deadline = None if timeout is None else time.monotonic() + timeout
-            if callable(stdin):
-                try:
+            _set_timeout(channel, deadline)
+            try:
+                if callable(stdin):
                     _callback(channel, stdin, _ChannelWriter(channel))
-                except _RemoteEnded:
-                    pass  # its exit status and stderr are read below
-            elif stdin:
-                channel.sendall(stdin)
+                elif stdin:
+                    _send(channel, stdin)
+            except _RemoteEnded:
+                pass  # the command exited without reading all of it: its status and stderr are read below
             if not channel.closed:
                 channel.shutdown_write()
             if stdout is not None:
@@ -467,7 +470,7 @@ class SSHSession:
             else:
                 out, err = _collect(channel, deadline)
             status = _exit_status(channel, deadline)
-            if status == -1 and not transport.is_active():
+            if status == -1 and _link_gone(channel):
                 raise _ConnectionLost("the connection closed before the command finished")
             return ExecResult(status, out, err)
         except socket.timeout:
@@ -494,12 +497,7 @@ class _ChannelWriter:
 
     def flush(self) -> None:
         if self.buf:
-            try:
-                self.channel.sendall(bytes(self.buf))
-            except OSError:
-                if self.channel.exit_status_ready():
-                    raise _RemoteEnded() from None
-                raise
+            _send(self.channel, bytes(self.buf))
             self.buf.clear()
 
     def close(self) -> None:
@@ -525,14 +523,48 @@ class _ChannelReader:
         return self.channel.recv(size)
 
 
+def _send(channel: paramiko.Channel, data: bytes) -> None:
+    """Send ``data`` to the command's stdin.
+
+    The channel refuses data once it is closed. That is the command's own end
+    (:class:`_RemoteEnded`: stop sending, its status and stderr say the rest)
+    unless the connection went down with it (:class:`_ConnectionLost`: retry);
+    an error on an open channel is the transport's.
+    """
+    try:
+        channel.sendall(data)
+    except socket.timeout:
+        raise
+    except OSError as err:
+        if not channel.closed or _link_gone(channel):
+            raise _ConnectionLost(f"the connection closed while sending ({err})") from None
+        raise _RemoteEnded() from None
+
+
+def _link_gone(channel: paramiko.Channel) -> bool:
+    """Whether ``channel`` ended because the connection did, not because its command exited.
+
+    A command's end comes with its exit status; without one, the transport
+    decides. Its thread closes the channels just before it marks itself
+    inactive, so an active transport is given a moment to show which it is.
+    """
+    if channel.status_event.is_set() and channel.exit_status >= 0:
+        return False
+    transport = channel.get_transport()
+    deadline = time.monotonic() + LINK_SETTLE
+    while transport.is_active() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not transport.is_active()
+
+
 def _callback(channel: paramiko.Channel, function: Callable[[Any], Any], stream: Any) -> Any:
-    """``function(stream)``; a failure is the link's if the channel closed without an exit status, else local."""
+    """``function(stream)``; a failure is the link's if the connection went down with the channel, else local."""
     try:
         return function(stream)
     except (socket.timeout, _ConnectionLost, _RemoteEnded):
         raise
     except Exception as err:
-        if channel.closed and not channel.exit_status_ready():
+        if channel.closed and _link_gone(channel):
             raise _ConnectionLost(f"the connection closed during the transfer ({type(err).__name__})") from err
         raise _LocalError(err) from err
 

@@ -7,10 +7,12 @@ re-run, files whose content is already remote are not sent again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import posixpath
+import re
 import shlex
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
@@ -21,15 +23,21 @@ from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher_ssh.hostkeys import normalize_policy
 from dpdispatcher_ssh.session import ExecResult, SSHSession
-from dpdispatcher_ssh.tarstream import Entry, Readable, safe_extract, write_tar
+from dpdispatcher_ssh.tarstream import Entry, OutsideRootError, Readable, human_size, safe_extract, write_tar
 
 logger = logging.getLogger(__name__)
 
 #: exit code of the wrapper when the remote root cannot be entered or created
 _NO_ROOT = 97
+#: what the remote tar says when the remote disk or quota is full: ENOSPC, EDQUOT, or a short write
+_DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes")
 
+# Matches whose directory leads out of the job root (through a symlink) are reported, not sent:
+# tar would read them through the link. Symlinks themselves travel as symlinks (no -h).
 _DOWNLOAD_SCRIPT = r"""
-cd -- "$1" || exit 97
+unset CDPATH
+cd -P -- "$1" || exit 97
+root=$PWD
 shopt -s nullglob
 files=()
 i=0
@@ -37,14 +45,23 @@ while IFS= read -r -d '' p; do
   found=0
   IFS=
   for f in $p; do
-    if [ -e "$f" ] || [ -L "$f" ]; then files+=("./$f"); found=1; fi
+    if [ -e "$f" ] || [ -L "$f" ]; then
+      found=1
+      case $f in */*) d=${f%/*} ;; *) d=. ;; esac
+      cd -P -- "$d" 2>/dev/null
+      case $PWD/ in
+        "$root"/*) files+=("./$f") ;;
+        *) printf 'DPD_OUTSIDE %s\t%s\n' "$f" "$PWD" >&2 ;;
+      esac
+      cd -- "$root"
+    fi
   done
   unset IFS
   [ "$found" = 1 ] || printf 'DPD_MISSING %s\n' "$i" >&2
   i=$((i + 1))
 done
 [ "${#files[@]}" -gt 0 ] || exit 0
-printf '%s\0' "${files[@]}" | tar -c $2 -h --null -T - -f -
+printf '%s\0' "${files[@]}" | tar -c $2 --null -T - -f -
 """
 
 _EXISTS_SCRIPT = r"""
@@ -226,7 +243,9 @@ class SSHContext(BaseContext):
         )
 
     def _checked(self, cmd: str, what: str, **kwargs: Any) -> ExecResult:
-        result = self.session.exec(cmd, **kwargs)
+        return self._check(self.session.exec(cmd, **kwargs), what)
+
+    def _check(self, result: ExecResult, what: str) -> ExecResult:
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip()
             if result.returncode == _NO_ROOT:
@@ -328,30 +347,51 @@ class SSHContext(BaseContext):
             return
         root = shlex.quote(self._root())
         z = " -z" if self.tar_compress else ""
-        cmd = f"mkdir -p -- {root} && cd -- {root} && tar -x{z} -f - --no-same-owner"
-        self._checked(cmd, "uploading files", stdin=lambda w: write_tar(w, entries, self.tar_compress))
+        cmd = f"{{ mkdir -p -- {root} && cd -- {root}; }} || exit {_NO_ROOT}\ntar -x{z} -f - --no-same-owner"
+        result = self.session.exec(cmd, stdin=lambda w: write_tar(w, entries, self.tar_compress))
+        full = [line for line in result.stderr.decode(errors="replace").splitlines() if _DISK_FULL.search(line)]
+        if result.returncode != 0 and full:
+            files = sum(e.path is not None or e.data is not None for e in entries)
+            raise SchedulerError(
+                f"the remote disk is full: {self.session.where} has no space left under {self._root()} for the "
+                f"{human_size(_size(entries))} being sent ({files} files); free space there (or choose another "
+                f"remote_root) and run again. The remote tar said: {full[0].strip()}"
+            )
+        self._check(result, "uploading files")
 
     def download_files(self, patterns: list[str]) -> list[str]:
         """Fetch every match of ``patterns`` (globs expanded remotely) in one tar stream; return the unmatched."""
         if not patterns:
             return []
         listing = b"".join(_rel(p).encode() + b"\0" for p in patterns)
-        local_root = self.local_root
+        local_root, root = self.local_root, self._root()
         compress = self.tar_compress
+        refused: list[str] = []
 
         def receive(reader: Readable) -> list[str]:
-            return safe_extract(reader, local_root, compress)
+            refused.clear()  # a retry starts over
+            try:
+                return safe_extract(reader, local_root, compress, root=root)
+            except OutsideRootError as err:  # everything else was extracted: raised after the checks below
+                refused.extend(err.entries)
+                return []
 
         result = self.session.exec(
-            _bash(_DOWNLOAD_SCRIPT, self._root(), "-z" if compress else ""), stdin=listing, stdout=receive
+            _bash(_DOWNLOAD_SCRIPT, root, "-z" if compress else ""), stdin=listing, stdout=receive
         )
-        stderr = result.stderr.decode(errors="replace")
-        missing_idx = {int(line.split()[1]) for line in stderr.splitlines() if line.startswith("DPD_MISSING ")}
-        others = "\n".join(line for line in stderr.splitlines() if not line.startswith("DPD_MISSING "))
+        lines = result.stderr.decode(errors="replace").splitlines()
+        missing_idx = {int(line.split()[1]) for line in lines if line.startswith("DPD_MISSING ")}
+        for line in lines:
+            if line.startswith("DPD_OUTSIDE "):
+                name, _, real = line[len("DPD_OUTSIDE ") :].partition("\t")
+                refused.append(f"{name} (its directory leads to {real})")
+        others = "\n".join(line for line in lines if not line.startswith(("DPD_MISSING ", "DPD_OUTSIDE ")))
         if result.returncode == _NO_ROOT:
             return list(patterns)
         if result.returncode not in (0, 1):  # tar exits 1 when a file changed while it was read
             raise SchedulerError(f"downloading files from {self.session.where} failed: {others.strip()}")
+        if refused:
+            raise OutsideRootError(refused, root)
         return [p for i, p in enumerate(patterns) if i in missing_idx]
 
 
@@ -421,6 +461,18 @@ def _walk(local_dir: str, rel_dir: str) -> Iterator[tuple[str, str, bool]]:
             path = os.path.join(current, name)
             if os.path.exists(path):  # a dangling symlink has nothing to send
                 yield posixpath.normpath(posixpath.join(base, name)), path, False
+
+
+def _size(entries: list[Entry]) -> int:
+    """Bytes of content in ``entries`` (what an upload sends, without the tar headers)."""
+    total = 0
+    for entry in entries:
+        if entry.data is not None:
+            total += len(entry.data)
+        elif entry.path is not None:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(entry.path)
+    return total
 
 
 def _sha256(path: str) -> str:

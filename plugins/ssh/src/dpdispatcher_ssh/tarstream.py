@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import io
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import IO, Literal, Protocol, cast
+from typing import IO, Callable, Literal, Protocol, cast
 
-from dpdispatcher.errors import DispatcherError
+from dpdispatcher import errors
+from dpdispatcher.errors import DispatcherError, UnsafePathError
 
 BUFSIZE = 1 << 20
+#: suffix of a file being extracted, before it is renamed into place
+PART_SUFFIX = ".dpd-part"
 
 
 class Writable(Protocol):
@@ -30,6 +38,65 @@ class Readable(Protocol):
 
 class UnsafeArchiveError(DispatcherError):
     """An archive member would land outside the target directory (or is not a file, directory or link)."""
+
+
+class OutsideRootError(UnsafePathError):
+    """Backward files that point outside the job root: refused, while everything else was downloaded.
+
+    ``entries`` names each one and where it points (``out.txt -> /etc/shadow``).
+    """
+
+    def __init__(self, entries: list[str], root: str | None = None) -> None:
+        self.entries = entries
+        n = len(entries)
+        shown = "\n  ".join(entries[:20]) + (f"\n  ... and {n - 20} more" if n > 20 else "")
+        super().__init__(
+            f"{n} backward file{'s point' if n != 1 else ' points'} outside the job root{f' {root}' if root else ''} "
+            f"and {'were' if n != 1 else 'was'} not downloaded (everything else was):\n  {shown}\n"
+            "A result comes back as a file, or as a symlink whose target is inside the job root; make the task "
+            "copy such a file into its directory instead (e.g. cp --dereference)."
+        )
+
+
+class DiskFullError(errors.DiskFullError):
+    """A disk (or quota) on this machine is full: a downloaded file could not be written.
+
+    An OSError with errno ENOSPC or EDQUOT, whose message says what to do.
+    """
+
+    def __init__(self, message: str, code: int = errno.ENOSPC) -> None:
+        super().__init__(code, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def writing(cls, path: str, size: int, done: int, err: OSError) -> DiskFullError:
+        try:
+            st = os.statvfs(os.path.dirname(path))
+            free = f", {human_size(st.f_bavail * st.f_frsize)} free there"
+        except OSError:
+            free = ""
+        reason = "no space left" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        return cls(
+            f"{reason} on this machine: cannot write {path} (needs {human_size(size)}{free}). "
+            f"The {done} file{'s' if done != 1 else ''} downloaded before it "
+            f"{'are' if done != 1 else 'is'} complete and nothing partial was left; "
+            "free some space there and run again to download the rest.",
+            err.errno or errno.ENOSPC,
+        )
+
+
+def human_size(n: int) -> str:
+    """``3,145,728 bytes (3.0 MiB)``."""
+    size, shown = float(n), ""
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        shown = f" ({size:.1f} {unit})"
+        if size < 1024:
+            break
+    return f"{n:,} bytes" + (shown if n >= 1024 else "")
 
 
 @dataclass
@@ -92,68 +159,127 @@ def member_path(name: str) -> str | None:
     return "/".join(parts) or None
 
 
-def _check_link(member: tarfile.TarInfo, rel: str) -> None:
-    target = member.linkname
-    if member.issym():
-        if target.startswith("/"):
-            raise UnsafeArchiveError(
-                f"archive member {rel!r} is a symlink to the absolute path {target!r}; refusing it"
-            )
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
-    else:  # hard link: the target is another member's path
-        resolved = posixpath.normpath(target)
-    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
-        raise UnsafeArchiveError(f"archive member {rel!r} links to {target!r}, outside the target; refusing it")
+def _link_text(rel: str, target: str, root: str | None) -> str | None:
+    """What symlink member ``rel`` -> ``target`` becomes, or None if it points outside the archive's root.
+
+    A relative target that stays inside is kept as it is. An absolute one is
+    inside only under ``root`` (the directory the archive was made in, on its
+    own machine); it becomes the relative link to the same place, which is
+    where that file is in the extracted copy.
+    """
+    base = posixpath.dirname(rel)
+    if target.startswith("/"):
+        if root is None:
+            return None
+        inside = posixpath.relpath(posixpath.normpath(target), posixpath.normpath(root))
+        return None if _leaves(inside) else posixpath.relpath(inside, base or ".")
+    return None if not target or _leaves(posixpath.normpath(posixpath.join(base, target))) else target
 
 
-def safe_extract(fileobj: Readable, dest: str, compress: bool = False) -> list[str]:
+def _leaves(path: str) -> bool:
+    return path == ".." or path.startswith("../")
+
+
+def safe_extract(fileobj: Readable, dest: str, compress: bool = False, root: str | None = None) -> list[str]:
     """Extract a tar stream into ``dest`` member by member; return the member paths.
 
-    Absolute paths, ``..``, links pointing outside ``dest``, paths through a
-    symlink made by this archive, and special files are refused. An existing
-    file or symlink in the way is replaced (never written through).
+    Each file is written to a temporary name in its directory and renamed into
+    place: it is whole or absent, and a file or symlink in the way is replaced
+    (never written through). A symlink comes back as a symlink when its target
+    stays inside the archive's root (absolute targets under ``root`` count);
+    any other is refused, the rest is still extracted, and :class:`OutsideRootError`
+    (an :class:`~dpdispatcher.errors.UnsafePathError`) naming each refused link
+    and its target is raised at the end. Absolute member paths, ``..``, paths
+    that resolve out of ``dest`` (through a symlink already there), hard links
+    to anything but an earlier file and special files raise
+    :class:`UnsafeArchiveError` at once; a full disk raises :class:`DiskFullError`.
     """
     first = fileobj.read(BUFSIZE)
     if not first:
         return []
     stream = _Prefixed(first, fileobj)
     mode: Literal["r|gz", "r|"] = "r|gz" if compress else "r|"
-    extracted = []
-    links: set[str] = set()
+    extracted: list[str] = []
+    written = 0  # files and links, for the message of a full disk
+    files: set[str] = set()
+    refused: list[tuple[str, str]] = []
     os.makedirs(dest, exist_ok=True)
-    use_filter = hasattr(tarfile, "data_filter")
+    real_dest = os.path.realpath(dest)
     # typeshed asks every mode for a seekable file; a stream mode ("r|") only calls read
     with tarfile.open(fileobj=cast("IO[bytes]", stream), mode=mode, bufsize=BUFSIZE) as tar:
         for member in tar:
             rel = member_path(member.name)
             if rel is None:
                 continue
-            prefix = rel.split("/")
-            for i in range(1, len(prefix)):
-                if "/".join(prefix[:i]) in links:
-                    raise UnsafeArchiveError(f"archive member {rel!r} goes through a symlink of the same archive")
-            if member.issym() or member.islnk():
-                _check_link(member, rel)
-                if member.islnk():
-                    member.linkname = member_path(member.linkname) or "."
-                links.add(rel)
-            elif not (member.isfile() or member.isdir()):
-                raise UnsafeArchiveError(f"archive member {rel!r} is not a regular file, directory or link")
-            member.name = rel
-            target = os.path.join(dest, rel)
-            if not member.isdir() and (
-                os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target))
-            ):
-                os.unlink(target)
-            member.uid = member.gid = os.getuid() if hasattr(os, "getuid") else 0
-            member.uname = member.gname = ""
-            if use_filter:
-                tar.extract(member, dest, filter="data")
-            else:
-                member.mode &= 0o777
-                tar.extract(member, dest)
+            target = os.path.join(dest, *rel.split("/"))
+            try:
+                if member.isdir():
+                    _make_dir(target, real_dest, rel)
+                elif member.issym():
+                    text = _link_text(rel, member.linkname, root)
+                    if text is None:
+                        refused.append((rel, member.linkname))
+                        continue
+                    _make_dir(os.path.dirname(target), real_dest, rel)
+                    _put(target, functools.partial(os.symlink, text))
+                elif member.islnk():
+                    source = member_path(member.linkname)
+                    if source not in files:
+                        raise UnsafeArchiveError(
+                            f"archive member {rel!r} is a hard link to {member.linkname!r}, not an earlier file"
+                        )
+                    path = os.path.join(dest, *source.split("/"))
+                    _make_dir(os.path.dirname(target), real_dest, rel)
+                    _put(target, functools.partial(os.link, path, follow_symlinks=False))
+                elif member.isfile():
+                    _make_dir(os.path.dirname(target), real_dest, rel)
+                    _put(target, functools.partial(_write, tar, member))
+                    files.add(rel)
+                else:
+                    raise UnsafeArchiveError(f"archive member {rel!r} is not a regular file, directory or link")
+            except OSError as err:
+                if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFullError.writing(target, member.size, written, err) from err
+                raise
             extracted.append(rel)
+            written += not member.isdir()
+    if refused:
+        raise OutsideRootError([f"{rel} -> {target}" for rel, target in refused], root)
     return extracted
+
+
+def _make_dir(path: str, real_dest: str, rel: str) -> None:
+    """Create directory ``path`` (and its parents) unless it resolves outside ``real_dest``."""
+    real = os.path.realpath(path)
+    if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
+        raise UnsafeArchiveError(
+            f"archive member {rel!r} would be written to {real}, outside {real_dest} (through a local symlink)"
+        )
+    os.makedirs(path, exist_ok=True)
+
+
+def _put(target: str, make: Callable[[str], object]) -> None:
+    """``make(tmp)`` at a temporary name next to ``target``, then rename it into place."""
+    directory, name = os.path.split(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name[:100]}.", suffix=PART_SUFFIX, dir=directory)
+    os.close(fd)
+    try:
+        os.unlink(tmp)  # the name is reserved; make() creates a file, link or hard link there
+        make(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file member has content
+    with open(path, "xb") as out:
+        shutil.copyfileobj(source, out, BUFSIZE)
+    os.chmod(path, (member.mode & 0o755) | 0o600)  # no setuid/sticky, no group/other write
+    os.utime(path, (member.mtime, member.mtime))
 
 
 class _Prefixed:
