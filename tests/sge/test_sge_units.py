@@ -193,12 +193,11 @@ def test_job_name_kwarg_is_sanitized_in_the_header(tmp_path):
 
 
 def test_a_value_cannot_add_a_header_line(tmp_path):
-    machine, _, jobs = make_jobs(tmp_path, queue_name="all.q\n#$ -l h_rt=9:00:00")
-    with pytest.raises(ConfigError, match="line break"):
-        machine.gen_script_header(jobs[0])
-    machine, _, jobs = make_jobs(tmp_path, kwargs={"pe_name": "smp\nrm -rf /"})
-    with pytest.raises(ConfigError, match="line break"):
-        machine.gen_script_header(jobs[0])
+    # refused where the resources are made, before any script exists
+    with pytest.raises(ConfigError, match="resources/queue_name: .*line break"):
+        make_jobs(tmp_path, queue_name="all.q\n#$ -l h_rt=9:00:00")
+    with pytest.raises(ConfigError, match="resources/kwargs/pe_name: .*line break"):
+        make_jobs(tmp_path, kwargs={"pe_name": "smp\nrm -rf /"})
 
 
 def test_custom_flags_and_template(tmp_path):
@@ -661,3 +660,61 @@ def test_a_hundred_thousand_jobs_stay_under_the_command_budget(tmp_path):
     assert longest <= COMMAND_BUDGET
     assert sum(c.startswith("qstat -xml") for c in context.commands) == 1
     assert len(context.commands) == 4  # qstat, Eqw reasons + qdel, qacct, kill
+
+
+# -- task names ----------------------------------------------------------------------------------
+
+
+def named_jobs(tmp_path: Path, task_name: str, n: int = 2, **res) -> tuple[SGE, ScriptedContext, list[Job]]:
+    context = ScriptedContext(tmp_path)
+    machine = Machine(batch_type="SGE", context=context)
+    assert isinstance(machine, SGE)
+    tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name=task_name) for i in range(n)]
+    submission = Submission("wb", machine=machine, resources=resources(**{"group_size": 1, **res}), task_list=tasks)
+    submission.generate_jobs()
+    context.bind(submission.work_base, submission.submission_hash)
+    return machine, context, submission.belonging_jobs
+
+
+def test_a_one_task_job_is_named_by_its_task_name_after_the_kwarg(tmp_path):
+    machine, _, (job, _) = named_jobs(tmp_path, "3 relax Si; rm -rf ~")
+    # 1.1.0: kwargs.job_name, else Job.get_scheduler_name(128, require_alpha_prefix=True) (run with /work/pub110)
+    assert "#$ -N j-3-relax-Si-rm--rf" in machine.gen_script(job).splitlines()
+    machine, _, (job, _) = named_jobs(tmp_path / "kw", "relax", kwargs={"job_name": "mine"})
+    assert "#$ -N mine" in machine.gen_script(job).splitlines()
+    machine, _, (job,) = named_jobs(tmp_path / "grouped", "relax", n=2, group_size=2)
+    assert f"#$ -N dpd_{job.job_hash[:12]}" in machine.gen_script(job).splitlines()
+
+
+QSTAT_J = """==============================================================
+job_number:                 {job}
+exec_file:                  job_scripts/{job}
+owner:                      me
+sge_o_workdir:              /home/me
+cwd:                        {cwd}
+stdout_path_list:           NONE:NONE:{out}
+job_name:                   relax
+"""
+
+
+def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_stdout_file(tmp_path):
+    machine, context, (first, second) = named_jobs(tmp_path, "relax")
+    machine.retry_delay = 0.0
+    machine.submit_retries = 0
+    context.answer("qsub", 1, stderr="error: failed receiving gdi request response for mid=1 (got no message).")
+    listing = qstat_xml(("90", "qw"), ("91", "qw"), ("92", "qw")).replace(
+        "<JB_name>dpd_x</JB_name>", "<JB_name>relax</JB_name>"
+    )
+    context.answer("qstat -xml", stdout=listing)
+    details = (
+        QSTAT_J.format(job=90, cwd="/elsewhere", out=f"{second.job_hash}.out")  # the same job in another job root
+        + QSTAT_J.format(job=91, cwd=context.remote_root, out=f"{first.job_hash}.out")  # the other job of that name
+        + QSTAT_J.format(job=92, cwd="/physical/root", out=f"{second.job_hash}.out")  # this job, by its physical root
+    )
+    context.answer("pwd -P", stdout="/physical/root\n" + details)
+    assert machine.submit_jobs([second]) == ["92"]
+    assert context.commands[-1] == "pwd -P && qstat -j 90,91,92 2>/dev/null"
+    assert machine.submit_jobs([first]) == ["91"]
+    context.answer("pwd -P", stdout="/physical/root\n" + QSTAT_J.format(job=91, cwd="/x", out=f"{first.job_hash}.out"))
+    with pytest.raises(SchedulerBusyError):  # none writes this job's file there: none is adopted
+        machine.submit_jobs([first])
