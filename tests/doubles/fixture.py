@@ -121,6 +121,8 @@ class SchedulerDouble:
     def forget(self, job_ids: list[str] | None = None) -> list[int]:
         """Make the scheduler forget finished jobs (``job_ids``, or all): their ids become unknown."""
         seqs = None if job_ids is None else [int(j.split(".", 1)[0].split("[", 1)[0]) for j in job_ids]
+        if seqs is not None:  # a PBS job array: every subjob (pbs_arrays.py)
+            seqs += [job.seq for job in self.engine.jobs() if job.extra.get("array_seq") in seqs]
         return self.engine.forget(seqs)
 
     # -- looking -------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ bjobs"):
   name, or ``name[1-8]`` / ``name[1,3,5-7]`` for a job array: one element per index, each with
   ``$LSB_JOBINDEX``), ``-n``, ``-q`` (an unknown queue: ``q: No such queue. Job not
   submitted.``), ``-o``/``-oo``, ``-e``/``-eo`` (``%J`` is the job id, ``%I`` the array
-  index; relative paths are in the submit directory), ``-W [hour:]minute`` (the run limit,
+  index; relative paths are in the submit directory), ``-Jd`` (the job description, the
+  ``job_description`` field of ``bjobs -o``), ``-W [hour:]minute`` (the run limit,
   enforced: TERM_RUNLIMIT, exit code 140), ``-R``, ``-gpu``, ``-H`` (held: PSUSP), ``-env``.
   Like LSF, the job runs in the submit directory with the submission's environment and the
   ``LSB_*`` variables (``LSB_JOBID``, ``LSB_JOBNAME``, ``LSB_JOBINDEX``, ``LSB_QUEUE``,
@@ -82,6 +83,7 @@ FIELDS = {
     "exit_reason": "exit_reason", "from_host": "from_host", "exec_host": "exec_host",
     "submit_time": "submit_time", "start_time": "start_time", "finish_time": "finish_time",
     "slots": "slots", "nreq_slot": "slots", "command": "command", "cmd": "command",
+    "job_description": "job_description", "description": "job_description",
 }  # fmt: skip
 DEFAULT_COLUMNS = ["jobid", "user", "stat", "queue", "from_host", "exec_host", "job_name", "submit_time"]
 
@@ -298,6 +300,7 @@ def bsub(engine: Engine, args: list[str]) -> Answer:
                     "requirements": requirements,
                     "gpu": settings.get("-gpu", ""),
                     "command": first_command,
+                    "description": settings.get("-Jd", ""),
                     "submit_arguments": shlex.join(args),
                 },
             )
@@ -395,6 +398,7 @@ def value(engine: Engine, job: Job, field: str) -> str:
         "finish_time": _time(job.ended),
         "slots": str(job.extra.get("slots", 1)),
         "command": str(job.extra.get("command", "")),
+        "job_description": str(job.extra.get("description", "")),
     }
     return values[field]
 

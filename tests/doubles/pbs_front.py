@@ -17,6 +17,9 @@ It answers in the formats PBS Pro documents (and OpenPBS's sources print):
 * ``qdel id...``: ``qdel: Unknown Job Id <id>`` (153), ``qdel: Job has finished <id>`` (35);
 * ``qselect [-N name] [-u user] [-x] [-s states]`` prints the matching ids, one per line.
 
+Job arrays (``qsub -J X-Y[:Z]``, ``1234[].pbs01``, ``qstat -t`` subjobs, state ``B``) are in
+``pbs_arrays.py``.
+
 With ``job_history_enable`` off (``configure(job_history_enable=False)``), ``qstat -x`` answers
 ``qstat: PBS is not configured to maintain job history <id>`` for every id and exits 0, and a
 finished job is an unknown id.
@@ -38,6 +41,7 @@ import socket
 import time
 from pathlib import Path
 
+from doubles import pbs_arrays
 from doubles.engine import ACTIVE, EXITING, FINISHED, HELD, QUEUED, RUNNING, Answer, Engine, Job
 
 PBS_VERSION = "2021.1.3.20220217134230"
@@ -174,20 +178,45 @@ def qsub(engine: Engine, args: list[str]) -> Answer:
     join = settings.get("j", "n")
     if join not in ("oe", "eo", "n"):
         return Answer(stderr="qsub: illegal -j value\n", code=2)
+    indices: list[int] | None = None
+    if "J" in settings:  # a job array (pbs_arrays.py)
+        indices = pbs_arrays.parse_range(settings["J"])
+        if indices is None:
+            return Answer(stderr="qsub: illegal -J value\n", code=2)
+        if len(indices) > int(engine.control().get("max_array_size", pbs_arrays.MAX_ARRAY_SIZE)):
+            return Answer(stderr="qsub: Array job exceeds server or queue size limit\n", code=2)
     cwd = os.getcwd()
     user = getpass.getuser()
     home = os.environ.get("HOME", "/")
     walltime = resources.get("walltime")
     argv_text = " ".join(shlex.quote(a) for a in args)
 
-    def make(seq: int) -> Job:
-        job_id = f"{seq}.{engine.server}"
-        output = _path(settings.get("o"), cwd, f"{name}.o{seq}")
-        error: str | None = _path(settings.get("e"), cwd, f"{name}.e{seq}")
+    first_seq: list[int] = []  # an array's number: its first subjob's
+
+    def make(seq: int, index: int | None = None) -> Job:
+        number = first_seq[0] if first_seq else seq
+        first_seq.append(number)
+        job_id = f"{seq}.{engine.server}" if index is None else f"{number}[{index}].{engine.server}"
+        tag = "" if index is None else "." + pbs_arrays.INDEX_TAG
+        template = _path(settings.get("o"), cwd, f"{name}.o{number}{tag}")
+        output = template.replace(pbs_arrays.INDEX_TAG, str(index))
+        error: str | None = _path(settings.get("e"), cwd, f"{name}.e{number}{tag}").replace(
+            pbs_arrays.INDEX_TAG, str(index)
+        )
         if join == "oe":
             error = None
         elif join == "eo":
             output, error = error or output, None
+        array: dict[str, object] = {}
+        if index is not None:
+            array = {
+                "array_seq": number,
+                "array_id": f"{number}[].{engine.server}",
+                "index": index,
+                "array_range": settings["J"].split("%", 1)[0],
+                "array_step": indices[1] - indices[0] if indices and len(indices) > 1 else 1,
+                "output_template": template,
+            }
         env = {
             "HOME": home,
             "LOGNAME": user,
@@ -210,6 +239,8 @@ def qsub(engine: Engine, args: list[str]) -> Answer:
             **({k: v for k, v in os.environ.items() if not k.startswith("PBS_")} if export_all else {}),
             **variables,
         }
+        if index is not None:
+            env.update(PBS_ARRAY_INDEX=str(index), PBS_ARRAY_ID=str(array["array_id"]))
         return Job(
             seq=seq,
             job_id=job_id,
@@ -224,11 +255,16 @@ def qsub(engine: Engine, args: list[str]) -> Answer:
             state=HELD if hold else QUEUED,
             walltime=seconds(walltime) if walltime else None,
             walltime_exit=WALLTIME_EXIT,
-            extra={"resources": resources, "join": join, "submit_arguments": argv_text},
+            extra={"resources": resources, "join": join, "submit_arguments": argv_text, **array},
         )
 
-    job = engine.submit(text, make)
-    return Answer(stdout="" if "z" in dict(options) else job.job_id + "\n")
+    if indices is None:
+        job_id = engine.submit(text, make).job_id
+    else:
+        for index in indices:
+            engine.submit(text, lambda seq, index=index: make(seq, index))
+        job_id = f"{first_seq[0]}[].{engine.server}"
+    return Answer(stdout="" if "z" in dict(options) else job_id + "\n")
 
 
 def _path(given: str | None, cwd: str, default: str) -> str:
@@ -242,20 +278,23 @@ def _path(given: str | None, cwd: str, default: str) -> str:
 # -- qstat -----------------------------------------------------------------------------------------
 
 
-def find(engine: Engine, job_id: str) -> Job | str | None:
-    """The job an id names; None if unknown; "illegal" for a malformed id."""
-    match = re.fullmatch(r"(\d+)(?:\.(.+))?", job_id)
+def find(engine: Engine, job_id: str) -> Job | pbs_arrays.ArrayJob | str | None:
+    """The job (array ``1234[]``, subjob ``1234[3]``) an id names; None if unknown; "illegal" for a malformed id."""
+    match = re.fullmatch(r"(\d+)(?:\[(\d*)\])?(?:\.(.+))?", job_id)
     if not match:
         return "illegal"
-    server = match.group(2)
+    server = match.group(3)
     if server and server != engine.server and not server.startswith(engine.server + "."):
         return None
-    return engine.load(int(match.group(1)))
+    if match.group(2) is not None:
+        return pbs_arrays.find(engine, int(match.group(1)), match.group(2))
+    job = engine.load(int(match.group(1)))
+    return None if job is None or pbs_arrays.array_seq(job) is not None else job
 
 
 def full_id(engine: Engine, job_id: str) -> str:
-    """``1234`` -> ``1234.pbs01``: how PBS names an id in its messages."""
-    return job_id if "." in job_id or not job_id.isdigit() else f"{job_id}.{engine.server}"
+    """``1234`` -> ``1234.pbs01`` (``1234[]`` -> ``1234[].pbs01``): how PBS names an id in its messages."""
+    return job_id if "." in job_id or not re.fullmatch(r"\d+(\[\d*\])?", job_id) else f"{job_id}.{engine.server}"
 
 
 def _ctime(t: float | None) -> str:
@@ -267,8 +306,19 @@ def _hhmmss(secs: float) -> str:
     return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
 
 
-def attributes(engine: Engine, job: Job) -> dict[str, object]:
-    """The job's attributes, in PBS Pro's order, as ``qstat -f`` shows them."""
+def attributes(engine: Engine, job: Job | pbs_arrays.ArrayJob) -> dict[str, object]:
+    """The job's attributes, in PBS Pro's order, as ``qstat -f`` shows them (arrays and subjobs: pbs_arrays.py)."""
+    if isinstance(job, pbs_arrays.ArrayJob):
+        return pbs_arrays.array_attributes(job, _attributes(engine, job.subjobs[0]))
+    attrs = _attributes(engine, job)
+    return attrs if pbs_arrays.array_seq(job) is None else pbs_arrays.subjob_attributes(job, attrs)
+
+
+def _letter(job: Job | pbs_arrays.ArrayJob) -> str:
+    return job.letter if isinstance(job, pbs_arrays.ArrayJob) else LETTERS[job.state]
+
+
+def _attributes(engine: Engine, job: Job) -> dict[str, object]:
     host = socket.gethostname()
     resources = dict(job.extra.get("resources", {}))
     select = resources.pop("select", "1:ncpus=1")
@@ -355,14 +405,14 @@ def _comment(engine: Engine, job: Job) -> str:
     return ran
 
 
-def _json_text(engine: Engine, found: list[Job]) -> str:
+def _json_text(engine: Engine, found: list[Job | pbs_arrays.ArrayJob]) -> str:
     doc: dict[str, object] = {"timestamp": int(time.time()), "pbs_version": PBS_VERSION, "pbs_server": engine.server}
     if found:
         doc["Jobs"] = {job.job_id: attributes(engine, job) for job in found}
     return json.dumps(doc, indent=4, separators=(",", ":")) + "\n"
 
 
-def _full_text(engine: Engine, found: list[Job]) -> str:
+def _full_text(engine: Engine, found: list[Job | pbs_arrays.ArrayJob]) -> str:
     lines = []
     for job in found:
         lines.append(f"Job Id: {job.job_id}")
@@ -378,7 +428,7 @@ def _full_text(engine: Engine, found: list[Job]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _table_text(found: list[Job]) -> str:
+def _table_text(found: list[Job | pbs_arrays.ArrayJob]) -> str:
     if not found:
         return ""
     rows = [
@@ -387,9 +437,7 @@ def _table_text(found: list[Job]) -> str:
     ]
     for job in found:
         used = _hhmmss((job.ended or time.time()) - job.started) if job.started else "0"
-        rows.append(
-            f"{job.job_id:<17.17} {job.name:<16.16} {job.owner:<16.16}  {used:>8} {LETTERS[job.state]} {job.queue}"
-        )
+        rows.append(f"{job.job_id:<17.17} {job.name:<16.16} {job.owner:<16.16}  {used:>8} {_letter(job)} {job.queue}")
     return "\n".join(rows) + "\n"
 
 
@@ -408,7 +456,8 @@ def qstat(engine: Engine, args: list[str]) -> Answer:
     user = opts.get("u")
     stderr: list[str] = []
     code = 0
-    found: list[Job] = []
+    found: list[Job | pbs_arrays.ArrayJob] = []
+    subjobs = "t" in opts  # -t: the subjobs of arrays too
     if history and not engine.control().get("job_history_enable", True):
         # PBSE_JOBHISTNOTSET: every id fails, and qstat exits 0 all the same (OpenPBS qstat.c)
         for job_id in ids or [""]:
@@ -424,7 +473,7 @@ def qstat(engine: Engine, args: list[str]) -> Answer:
             elif job is None:
                 stderr.append(f"qstat: Unknown Job Id {full_id(engine, job_id)}")
                 code = UNKNOWN_JOB
-            elif isinstance(job, Job):
+            elif isinstance(job, (Job, pbs_arrays.ArrayJob)):
                 if job.state == FINISHED and not engine.control().get("job_history_enable", True):
                     stderr.append(f"qstat: Unknown Job Id {job.job_id}")  # no history: an ended job is gone
                     code = UNKNOWN_JOB
@@ -435,10 +484,12 @@ def qstat(engine: Engine, args: list[str]) -> Answer:
                     code = HISTORY_JOB
                 else:
                     found.append(job)
+                    if subjobs and isinstance(job, pbs_arrays.ArrayJob):
+                        found += job.subjobs
     else:
         found = [
             job
-            for job in engine.jobs()
+            for job in pbs_arrays.collapse(engine.jobs(), with_subjobs=subjobs)
             if (history or job.state in ACTIVE) and (user is None or job.owner in user.split(","))
         ]
     if output_format == "json":
@@ -463,12 +514,16 @@ def qdel(engine: Engine, args: list[str]) -> Answer:
     stderr, code = [], 0
     for job_id in ids:
         job = find(engine, job_id)
-        if not isinstance(job, Job):
+        if not isinstance(job, (Job, pbs_arrays.ArrayJob)):
             stderr.append(f"qdel: Unknown Job Id {full_id(engine, job_id)}")
             code = UNKNOWN_JOB
         elif job.state == FINISHED:
             stderr.append(f"qdel: Job has finished {full_id(engine, job_id)}")
             code = HISTORY_JOB
+        elif isinstance(job, pbs_arrays.ArrayJob):  # every subjob not ended yet
+            for subjob in job.subjobs:
+                if subjob.active:
+                    engine.delete(subjob.seq)
         else:
             engine.delete(job.seq)
     return Answer(stderr="".join(line + "\n" for line in stderr), code=code)
@@ -483,8 +538,8 @@ def qselect(engine: Engine, args: list[str]) -> Answer:
     states = opts.get("s")
     history = "x" in opts or "H" in opts
     lines = []
-    for job in engine.jobs():
-        letter = LETTERS[job.state]
+    for job in pbs_arrays.collapse(engine.jobs()):  # an array once, by its id (1234[].pbs01)
+        letter = _letter(job)
         if job.state == FINISHED and not history:
             continue
         if "N" in opts and job.name != opts["N"]:

@@ -366,3 +366,25 @@ def test_killed_driver_rerun_adopts_jobs_against_the_fugaku_double(fugaku_double
     wb = tmp_path / "local" / "wb"
     assert [(wb / f"t{i}" / "out.txt").read_text() for i in range(4)] == [f"input {i}\n" for i in range(4)]
     assert [(wb / f"t{i}" / "runs.txt").read_text() for i in range(4)] == ["run\n"] * 4
+
+
+def test_a_one_task_job_is_named_by_its_task_name_against_the_fugaku_double(fugaku_double, tmp_path):
+    """``#PJM -N <task_name>`` (sanitized, 63 bytes at most); pjsub then names the output files after it."""
+    machine = fugaku_machine(tmp_path)
+    (tmp_path / "local" / "wb" / "t0").mkdir(parents=True)
+    (tmp_path / "local" / "wb" / "t0" / "in.txt").write_text("input 0\n")
+    task = Task(command=COPY, task_work_path="t0/", forward_files=["in.txt"], backward_files=["out.txt"],
+                task_name="relax Si; rm -rf ~")  # fmt: skip
+    res = Resources.load_from_dict(
+        {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 1}
+    )
+    submission = Submission("wb", machine=machine, resources=res, task_list=[task])
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert outputs(machine, 1) == ["input 0\n"]
+    (job,) = submission.belonging_jobs
+    record = fugaku_double.job(job.job_id)
+    assert record is not None and record.name == "relax-Si-rm--rf"
+    remote = Path(machine.context.remote_root)
+    assert Path(record.output) == remote / f"relax-Si-rm--rf.{job.job_id}.out"
+    assert f"relax-Si-rm--rf.{job.job_id}.out" in machine.generated_files(job)
+    assert "#PJM -N relax-Si-rm--rf" in (remote / job.script_file_name).read_text().splitlines()

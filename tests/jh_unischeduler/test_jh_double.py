@@ -364,3 +364,26 @@ def test_killed_driver_rerun_adopts_jobs_against_the_jh_double(jh_double, tmp_pa
     wb = tmp_path / "local" / "wb"
     assert [(wb / f"t{i}" / "out.txt").read_text() for i in range(4)] == [f"input {i}\n" for i in range(4)]
     assert [(wb / f"t{i}" / "runs.txt").read_text() for i in range(4)] == ["run\n"] * 4
+
+
+def test_a_one_task_job_is_named_by_its_task_name_against_the_jh_double(jh_double, tmp_path):
+    """``#JSUB -J <task_name>`` (sanitized, 128 characters at most, 1.1.0's rule for LSF's -J)."""
+    machine = jh_machine(tmp_path)
+    (tmp_path / "local" / "wb" / "t0").mkdir(parents=True)
+    (tmp_path / "local" / "wb" / "t0" / "in.txt").write_text("input 0\n")
+    task = Task(command=COPY, task_work_path="t0/", forward_files=["in.txt"], backward_files=["out.txt"],
+                task_name="relax Si; rm -rf ~")  # fmt: skip
+    res = Resources.load_from_dict(
+        {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 1}
+    )
+    submission = Submission("wb", machine=machine, resources=res, task_list=[task])
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert outputs(machine, 1) == ["input 0\n"]
+    (job,) = submission.belonging_jobs
+    record = jh_double.job(job.job_id)
+    assert record is not None and record.name == "relax-Si-rm--rf"
+    grouped = make_submission(machine, [COPY] * 2, group_size=2)
+    grouped.generate_jobs()
+    assert not any(
+        line.startswith("#JSUB -J") for line in machine.gen_script_header(grouped.belonging_jobs[0]).splitlines()
+    )

@@ -195,13 +195,16 @@ def test_no_config_value_adds_a_script_line(tmp_path, field, value):
         script_lines(tmp_path, **{field: value})
 
 
-def test_kwargs_are_those_of_1_1_0():
-    """1.1.0 declares kwargs.custom_gpu_line for JH_UniScheduler: other keys and wrong types are errors naming
-    their path. (1.1.0 also required kwargs to be given; leaving it out is accepted here.)"""
+def test_kwargs_are_those_of_1_1_0(monkeypatch):
+    """1.1.0 declares kwargs.custom_gpu_line for JH_UniScheduler: wrong types are errors naming their path, other
+    keys too in strict mode (else a warning, and dropped). (1.1.0 also required kwargs to be given; leaving it
+    out is accepted here.)"""
     (kwargs,) = JH_UniScheduler.resources_subfields()
     assert [arg.name for arg in kwargs.sub_fields.values()] == ["custom_gpu_line"]
     assert resources(kwargs={"custom_gpu_line": "#JSUB -gpgpu 1"}).kwargs == {"custom_gpu_line": "#JSUB -gpgpu 1"}
     assert resources().kwargs.get("custom_gpu_line") is None
+    assert "bogus" not in resources(kwargs={"bogus": 1}).kwargs
+    monkeypatch.setenv("DPDISPATCHER_STRICT", "1")
     with pytest.raises(ConfigError, match="resources/kwargs/bogus"):
         resources(kwargs={"bogus": 1})
     with pytest.raises(ConfigError, match="resources/kwargs/custom_gpu_line"):

@@ -48,14 +48,22 @@ def lsf_machine(tmp_path: Path, **extra) -> Machine:
     return machine
 
 
-def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
+def make_submission(
+    machine: Machine, commands: list[str], group_size: int = 1, task_name: str | None = None, **resources
+) -> Submission:
     work_base = Path(machine.context.init_local_root) / "wb"
     tasks = []
     for i, command in enumerate(commands):
         (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
         (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
         tasks.append(
-            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
+            Task(
+                command=command,
+                task_work_path=f"t{i}/",
+                forward_files=["in.txt"],
+                backward_files=["out.txt"],
+                task_name=task_name,
+            )
         )
     res = Resources.load_from_dict(
         {
@@ -362,6 +370,46 @@ def test_lost_bsub_answer_adopts_the_job_against_the_lsf_double(lsf_double, tmp_
     assert len(lsf_double.calls("bsub")) == 2
     lookups = [argv for argv in lsf_double.calls("bjobs") if "-J" in argv]
     assert len(lookups) == 1 and lookups[0][:2] == ["-a", "-J"]
+
+
+LOSES_ANSWER_AND_LANDS_A_DECOY = """#!/bin/bash
+# bsub of the LSF double; its first call submits the job, then lets another job of the same name (a newer id,
+# another description) land, and loses the answer
+real={real}
+if [ ! -e {flag} ]; then
+  : > {flag}
+  "$real" "$@" > /dev/null
+  "$real" -J relax-Si -Jd someone-else -o /dev/null true < /dev/null > /dev/null
+  printf 'Failed in an LSF library call: Communication time out.\\nJob not submitted.\\n' >&2
+  exit 255
+fi
+exec "$real" "$@"
+"""
+
+
+def test_one_task_jobs_carry_their_task_name_and_a_lost_answer_finds_the_right_one_against_the_lsf_double(
+    lsf_double, tmp_path, monkeypatch
+):
+    """Two one-task jobs named "relax Si" (LSF: relax-Si); the first bsub's answer is lost after a newer job of
+    that name landed: the lookup adopts the job with this job's description, not the newest of that name."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "bsub").write_text(
+        LOSES_ANSWER_AND_LANDS_A_DECOY.format(real=lsf_double.bin_dir / "bsub", flag=tmp_path / "lost")
+    )
+    (shim / "bsub").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    machine = lsf_machine(tmp_path)
+    submission = make_submission(machine, [COPY, "sleep 1; " + COPY], task_name="relax Si")
+    submission.run_submission(check_interval=CHECK_INTERVAL)
+    assert outputs(machine, 2) == ["input 0\n", "input 1\n"]
+    assert len(lsf_double.jobs()) == 3  # the two jobs and the decoy: none submitted twice
+    for job in submission.belonging_jobs:
+        record = lsf_double.job(job.job_id)
+        assert record is not None and record.name == "relax-Si"
+        assert record.extra["description"] == f"dpd_{job.job_hash}"
+    lookups = [argv for argv in lsf_double.calls("bjobs") if "-J" in argv]
+    assert len(lookups) == 1 and lookups[0][:3] == ["-a", "-J", "relax-Si"]
 
 
 DRIVER = """

@@ -132,8 +132,8 @@ def gone(job_id: str) -> dict[str, str]:
 # 1.1.0: LSF.gen_script_header, for a one-task job without a task name) for the same
 # resources. 1.1.0 fills empty template slots with blank lines (an empty queue or GPU line);
 # this plugin leaves them out, so the pinned lines are 1.1.0's non-empty lines. After them
-# comes this plugin's own line: the job name (``-J dpd_<job hash>``; 1.1.0 names only one-task
-# jobs whose task has a name).
+# come this plugin's own lines: the job name (``-J``: as 1.1.0, the task_name of a one-task job,
+# else ``dpd_<job hash>``) and the description ``-Jd dpd_<job hash>``.
 
 PUBLISHED_HEADERS: dict[str, tuple[dict[str, Any], str]] = {
     "cpu": (
@@ -191,7 +191,7 @@ def test_header_lines_are_those_of_1_1_0(tmp_path, case):
     machine, _, jobs = make_jobs(tmp_path, n=1, **res)
     (job,) = jobs
     header = machine.gen_script_header(job).splitlines()
-    assert header == [*expected, f"#BSUB -J dpd_{job.job_hash}"]
+    assert header == [*expected, f"#BSUB -J dpd_{job.job_hash}", f"#BSUB -Jd dpd_{job.job_hash}"]
     assert machine.gen_script(job).splitlines()[: len(header)] == header
 
 
@@ -206,7 +206,7 @@ def test_kwargs_may_be_left_out(tmp_path):
 
 def test_custom_flags_come_after_the_header(tmp_path):
     lines = script_lines(tmp_path, custom_flags=["#BSUB -W 2:00", "#BSUB -P proj"])
-    name = next(i for i, line in enumerate(lines) if line.startswith("#BSUB -J "))
+    name = next(i for i, line in enumerate(lines) if line.startswith("#BSUB -Jd "))
     assert lines[name + 1 : name + 3] == ["#BSUB -W 2:00", "#BSUB -P proj"]
 
 
@@ -236,11 +236,12 @@ def test_no_config_value_adds_a_script_line(tmp_path, field):
         ({"gpu_new_syntax": 1}, "resources/kwargs/gpu_new_syntax"),
         ({"gpu_exclusive": "no"}, "resources/kwargs/gpu_exclusive"),
         ({"custom_gpu_line": 3}, "resources/kwargs/custom_gpu_line"),
-        ({"gpu_numbers": 2}, "resources/kwargs/gpu_numbers"),
+        ({"gpu_numbers": 2}, "resources/kwargs/gpu_numbers"),  # unknown: an error in strict mode
         (3, "resources/kwargs"),
     ],
 )
-def test_kwargs_are_validated(kwargs, path):
+def test_kwargs_are_validated(kwargs, path, monkeypatch):
+    monkeypatch.setenv("DPDISPATCHER_STRICT", "1")  # else an unknown key is a warning, and dropped
     with pytest.raises(ConfigError, match=path.replace("/", "/")) as err:
         resources(kwargs=kwargs)
     assert path in str(err.value)
@@ -565,11 +566,13 @@ def test_lost_answer_adopts_the_job_lsf_took(tmp_path):
     (job,) = jobs
     name = f"dpd_{job.job_hash}"
     context.answer("bsub", 1, stderr="Failed in an LSF library call: Communication time out.\nJob not submitted.")
-    context.answer("bjobs -a -J", stdout=bjobs_doc([{"JOBID": "55", "STAT": "RUN", "JOB_NAME": name}]))
+    context.answer(
+        "bjobs -a -J", stdout=bjobs_doc([{"JOBID": "55", "STAT": "RUN", "JOB_NAME": name, "JOB_DESCRIPTION": name}])
+    )
     assert machine.submit_jobs(jobs) == ["55"]
     assert context.contents[job.job_id_file] == "55\n"
     assert sum("$(bsub < " in c for c in context.commands) == 1
-    assert context.commands[-1] == f"bjobs -a -J {name} -json -o 'jobid stat job_name'"
+    assert context.commands[-1] == f"bjobs -a -J {name} -json -o 'jobid stat job_name job_description'"
 
 
 def test_lost_answer_ignores_older_runs_and_other_names(tmp_path):
@@ -578,14 +581,45 @@ def test_lost_answer_ignores_older_runs_and_other_names(tmp_path):
     name = f"dpd_{job.job_hash}"
     job.register_job_id("60")  # a resubmission: 60 and 58 are earlier runs of the same job
     context.answer("bsub", call=lambda cmd: CommandResult(1, "", "Communication time out. Job not submitted."))
-    older = [{"JOBID": "58", "STAT": "EXIT", "JOB_NAME": name}, {"JOBID": "60", "STAT": "EXIT", "JOB_NAME": name}]
-    other = {"JOBID": "70", "STAT": "RUN", "JOB_NAME": "someone_else"}
+    older = [
+        {"JOBID": "58", "STAT": "EXIT", "JOB_NAME": name, "JOB_DESCRIPTION": name},
+        {"JOBID": "60", "STAT": "EXIT", "JOB_NAME": name, "JOB_DESCRIPTION": name},
+    ]
+    other = {"JOBID": "70", "STAT": "RUN", "JOB_NAME": "someone_else", "JOB_DESCRIPTION": name}
     context.answer("bjobs -a -J", stdout=bjobs_doc([*older, other]))
     machine.submit_retries = 1
     with pytest.raises(SchedulerBusyError):
         machine.submit_jobs(jobs)
-    context.answer("bjobs -a -J", stdout=bjobs_doc([*older, {"JOBID": "61", "STAT": "PEND", "JOB_NAME": name}]))
+    newer = {"JOBID": "61", "STAT": "PEND", "JOB_NAME": name, "JOB_DESCRIPTION": name}
+    context.answer("bjobs -a -J", stdout=bjobs_doc([*older, newer]))
     assert machine.submit_jobs(jobs) == ["61"]
+
+
+def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_description(tmp_path):
+    context = ScriptedContext(tmp_path)
+    machine = Machine(batch_type="LSF", context=context)
+    machine.retry_delay = 0.0
+    machine.submit_retries = 0
+    tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name="relax Si") for i in range(2)]
+    submission = Submission("wb", machine=machine, resources=resources(), task_list=tasks)
+    submission.generate_jobs()
+    context.bind(submission.work_base, submission.submission_hash)
+    first, second = submission.belonging_jobs
+    assert machine.gen_script_header(second).splitlines()[-2:] == [
+        "#BSUB -J relax-Si",
+        f"#BSUB -Jd dpd_{second.job_hash}",
+    ]
+    context.answer("bsub", 1, stderr="Failed in an LSF library call: Communication time out.\nJob not submitted.")
+    records = [
+        {"JOBID": "80", "STAT": "RUN", "JOB_NAME": "relax-Si", "JOB_DESCRIPTION": f"dpd_{second.job_hash}"},
+        {"JOBID": "81", "STAT": "PEND", "JOB_NAME": "relax-Si", "JOB_DESCRIPTION": f"dpd_{first.job_hash}"},
+    ]
+    context.answer("bjobs -a -J", stdout=bjobs_doc(records))
+    assert machine.submit_jobs([second]) == ["80"]  # not 81, the newest of that name
+    assert context.commands[-1] == "bjobs -a -J relax-Si -json -o 'jobid stat job_name job_description'"
+    context.answer("bjobs -a -J", stdout=bjobs_doc(records[1:]))
+    with pytest.raises(SchedulerBusyError):  # only the other job of that name: none is adopted
+        machine.submit_jobs([second])
 
 
 def test_lost_answer_with_no_job_of_that_name_is_retried(tmp_path):
@@ -632,6 +666,7 @@ def test_array_header_names_the_elements(tmp_path):
         "#BSUB -n 4",
         "#BSUB -R 'span[ptile=4]'",
         f"#BSUB -J dpd_{job.job_hash}[1-3]",
+        f"#BSUB -Jd dpd_{job.job_hash}",
     ]
     job.register_job_id("500")
     generated = machine.generated_files(job)
@@ -691,13 +726,15 @@ def test_array_states_aggregate_the_elements(tmp_path):
     assert machine.check_statuses([job]) == [JobStatus.finished]
 
 
-def test_array_kwargs():
+def test_array_kwargs(monkeypatch):
     from dpdispatcher_lsf import LSFJobArray
 
     (kwargs,) = LSFJobArray.resources_subfields()
     assert set(kwargs.sub_fields) == {"gpu_usage", "gpu_new_syntax", "gpu_exclusive", "custom_gpu_line", "lsf_job_size"}
     with pytest.raises(ConfigError, match="resources/kwargs/lsf_job_size"):
         Resources.load_from_dict({**BASE, "batch_type": "LSFJobArray", "kwargs": {"lsf_job_size": "two"}})
+    assert "lsf_job_size" not in resources(kwargs={"lsf_job_size": 2}).kwargs  # unknown to LSF: dropped
+    monkeypatch.setenv("DPDISPATCHER_STRICT", "1")
     with pytest.raises(ConfigError, match="resources/kwargs/lsf_job_size"):
         resources(kwargs={"lsf_job_size": 2})  # not a kwarg of LSF
 

@@ -5,6 +5,8 @@
 * ``torque``: Debian's ``slurm-wlm-torque`` wrappers (``qsub``/``qstat``/``qdel``) in a
   private bin directory first on PATH, logging each call, over the real Slurm cluster
   of ``slurm_cluster`` (the fixture of tests/slurm/conftest.py, imported from there).
+* ``torque_sshd``: a private sshd on 127.0.0.1 (tests/ssh/conftest.py's server) for the
+  Torque run over SSHContext.
   The wrappers are unpacked from the package by get-torque-wrappers.sh when missing
   (the package conflicts with gridengine-client); without them the Torque tests skip
   (or fail when CI requires ``slurm``).
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from doubles.fixture import SchedulerDouble
@@ -130,3 +133,15 @@ def torque(
     commands = TorqueCommands(tmp_path / "torque", torque_wrappers)
     monkeypatch.setenv("PATH", commands.path)
     return commands
+
+
+@pytest.fixture(scope="session")
+def torque_sshd() -> Iterator[Any]:
+    """A private sshd on 127.0.0.1 for the Torque run over SSH (tests/ssh/conftest.py's server, started for us)."""
+    try:
+        from ssh.conftest import _running  # tests/ssh: a namespace package under the tests directory
+    except ImportError as err:
+        pytest.skip(f"the ssh test fixtures cannot be imported: {err}")
+    pytest.importorskip("dpdispatcher_ssh", reason="the dpdispatcher-ssh plugin is not installed")
+    with _running("torque-sshd", {}) as server:
+        yield server

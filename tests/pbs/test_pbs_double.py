@@ -46,14 +46,22 @@ def pbs_machine(tmp_path: Path, **extra) -> Machine:
     return machine
 
 
-def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
+def make_submission(
+    machine: Machine, commands: list[str], group_size: int = 1, task_name: str | None = None, **resources
+) -> Submission:
     work_base = Path(machine.context.init_local_root) / "wb"
     tasks = []
     for i, command in enumerate(commands):
         (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
         (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
         tasks.append(
-            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
+            Task(
+                command=command,
+                task_work_path=f"t{i}/",
+                forward_files=["in.txt"],
+                backward_files=["out.txt"],
+                task_name=task_name,
+            )
         )
     res = Resources.load_from_dict(
         {
@@ -299,6 +307,49 @@ def test_lost_qsub_answer_adopts_the_job_against_the_pbs_double(pbs_double, tmp_
     assert len(pbs_double.jobs()) == 2  # the job whose answer was lost was adopted, not submitted again
     assert len(pbs_double.calls("qsub")) == 2
     assert len(pbs_double.calls("qselect")) == 1
+
+
+LOSES_ANSWER_AND_LANDS_A_DECOY = """#!/bin/bash
+# qsub of the PBS double; its first call submits the job, then lets another job of the same name (a newer id,
+# another output file) land, and loses the answer
+real={real}
+if [ ! -e {flag} ]; then
+  : > {flag}
+  "$real" "$@" > /dev/null
+  printf '#!/bin/bash\\n#PBS -N relax\\ntrue\\n' > {decoy}
+  "$real" -o {decoy}.out {decoy} > /dev/null
+  echo "qsub: End of File" >&2
+  exit 1
+fi
+exec "$real" "$@"
+"""
+
+
+def test_one_task_jobs_carry_their_task_name_and_a_lost_answer_finds_the_right_one_against_the_pbs_double(
+    pbs_double, tmp_path, monkeypatch
+):
+    """Two one-task jobs named "relax"; the first qsub's answer is lost after a newer job of that name landed:
+    the lookup adopts the job that writes this job's output file, not the newest of that name."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "qsub").write_text(
+        LOSES_ANSWER_AND_LANDS_A_DECOY.format(
+            real=pbs_double.bin_dir / "qsub", flag=tmp_path / "lost", decoy=tmp_path / "decoy.sh"
+        )
+    )
+    (shim / "qsub").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    machine = pbs_machine(tmp_path)
+    submission = make_submission(machine, [COPY, "sleep 1; " + COPY], task_name="relax")
+    submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
+    assert outputs(machine, 2) == ["input 0\n", "input 1\n"]
+    assert len(pbs_double.jobs()) == 3  # the two jobs and the decoy: none submitted twice
+    for job in submission.belonging_jobs:
+        record = pbs_double.job(job.job_id)
+        assert record is not None and record.name == "relax"
+        assert record.output == os.path.join(machine.context.remote_root, f"{job.job_hash}.out")
+    assert "#PBS -N relax" in Path(machine.context.remote_root, job.script_file_name).read_text().splitlines()
+    assert len(pbs_double.calls("qselect")) == 1 and pbs_double.calls("qselect")[0][:3] == ["-x", "-N", "relax"]
 
 
 DRIVER = """

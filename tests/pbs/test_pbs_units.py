@@ -29,6 +29,7 @@ from dpdispatcher_pbs import (
     parse_torque_table,
     scan_qstat_json,
     sequence,
+    subjob_range,
 )
 from dpdispatcher_pbs.commands import may_have_landed
 
@@ -102,8 +103,8 @@ def make_jobs(tmp_path: Path, batch_type: str = "PBS", n: int = 3, **res: Any):
     return machine, context, submission.belonging_jobs
 
 
-def script_lines(tmp_path: Path, batch_type: str = "PBS", **res: Any) -> list[str]:
-    machine, _, jobs = make_jobs(tmp_path, batch_type, n=1, **res)
+def script_lines(tmp_path: Path, batch_type: str = "PBS", n: int = 1, **res: Any) -> list[str]:
+    machine, _, jobs = make_jobs(tmp_path, batch_type, n=n, **res)
     return machine.gen_script(jobs[0]).splitlines()
 
 
@@ -551,32 +552,187 @@ def test_non_transient_refusal_names_job_and_message(tmp_path):
     assert len(context.commands) == 1
 
 
+def named_records(remote: str, jobs: dict[str, str]) -> str:
+    """What the lost-answer lookup prints: the physical job root, then ``{id: Output_Path}`` as qstat -f -F json."""
+    records = {
+        job_id: {"Job_Name": "x", "job_state": "F", "Output_Path": f"pbs01:{path}"} for job_id, path in jobs.items()
+    }
+    return remote + "\n" + qstat_doc(records)
+
+
 def test_lost_answer_adopts_the_job_pbs_took(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=1)
     machine.retry_delay = 0.0
     (job,) = jobs
+    remote = context.remote_root
     context.answer("qsub", 1, stderr="qsub: End of File")
-    context.answer("qselect", stdout="55.pbs01\n")
+    context.answer("pwd -P", stdout=named_records(remote, {"55.pbs01": f"{remote}/{job.job_hash}.out"}))
     assert machine.submit_jobs(jobs) == ["55.pbs01"]
     assert context.contents[job.job_id_file] == "55.pbs01\n"
     assert sum("$(qsub " in c for c in context.commands) == 1
-    assert f"qselect -x -N dpd_{job.job_hash[:11]} -u" in context.commands[-1]
+    assert context.commands[-1] == (
+        f'pwd -P && qselect -x -N dpd_{job.job_hash[:11]} -u "$(id -un)" | xargs -r qstat -f -F json -x'
+    )
 
 
 def test_lost_answer_ignores_older_runs_of_the_job(tmp_path):
     machine, context, jobs = make_jobs(tmp_path, n=1)
     machine.retry_delay = 0.0
     (job,) = jobs
+    remote = context.remote_root
+    output = f"{remote}/{job.job_hash}.out"
     job.register_job_id("60.pbs01")  # a resubmission: 60 and 58 are earlier runs of the same job
     context.answer("qsub", call=lambda cmd: CommandResult(1, "", "qsub: End of File"))
-    context.answer("qselect", stdout="58.pbs01\n60.pbs01\n")
+    context.answer("pwd -P", stdout=named_records(remote, {"58.pbs01": output, "60.pbs01": output}))
     machine.submit_retries = 1
     with pytest.raises(SchedulerBusyError):
         machine.submit_jobs(jobs)
-    context.answer("qselect", stdout="58.pbs01\n60.pbs01\n61.pbs01\n")
+    context.answer("pwd -P", stdout=named_records(remote, {"58.pbs01": output, "60.pbs01": output, "61.pbs01": output}))
     assert machine.submit_jobs(jobs) == ["61.pbs01"]
+
+
+def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_output(tmp_path):
+    """Two one-task jobs named by the same task_name: the lookup finds the one that writes this job's output file
+    in this job root (the physical path or the context's), whatever the other's id."""
+    context = ScriptedContext(tmp_path)
+    machine = Machine(batch_type="PBS", context=context)
+    machine.retry_delay = 0.0
+    tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name="relax") for i in range(2)]
+    submission = Submission("wb", machine=machine, resources=resources(), task_list=tasks)
+    submission.generate_jobs()
+    context.bind(submission.work_base, submission.submission_hash)
+    first, second = submission.belonging_jobs
+    assert machine.gen_script_header(first).splitlines()[3] == "#PBS -N relax"
+    remote = context.remote_root
+    context.answer("qsub", 1, stderr="qsub: End of File")
+    records = {
+        "70.pbs01": f"/elsewhere/{second.job_hash}.out",  # the same job hash in another job root
+        "71.pbs01": f"/physical/root/{second.job_hash}.out",  # this job, by the physical path
+        "72.pbs01": f"{remote}/{first.job_hash}.out",  # the other job of that name, newer
+    }
+    context.answer("pwd -P", stdout=named_records("/physical/root", records))
+    assert machine.submit_jobs([second]) == ["71.pbs01"]
+    assert "qselect -x -N relax -u" in context.commands[-1]
+    context.answer("pwd -P", stdout=named_records("/physical/root", {"72.pbs01": f"{remote}/{first.job_hash}.out"}))
+    machine.submit_retries = 0
+    with pytest.raises(SchedulerBusyError):  # only the other job of that name: none is adopted, qsub is retried
+        machine.submit_jobs([second])
+
+
+def test_one_task_jobs_are_named_by_their_task_name(tmp_path):
+    for batch_type in ("PBS", "Torque", "PBSJobArray"):
+        context = ScriptedContext(tmp_path / batch_type)
+        machine = Machine(batch_type=batch_type, context=context)
+        task = Task(command="true", task_work_path="t/", task_name="3 relax Si; rm -rf ~")
+        submission = Submission("wb", machine=machine, resources=resources(batch_type), task_list=[task])
+        submission.generate_jobs()
+        context.bind(submission.work_base, submission.submission_hash)
+        (job,) = submission.belonging_jobs
+        # what 1.1.0's Job.get_scheduler_name(15, require_alpha_prefix=True) gives (run with /work/pub110)
+        assert "#PBS -N j-3-re-6cca99ab" in machine.gen_script(job).splitlines()
+    grouped = script_lines(tmp_path / "grouped", n=2)  # more than one task: the hash-based name
+    assert any(line.startswith("#PBS -N dpd_") for line in grouped)
 
 
 def test_generated_files_name_the_output(tmp_path):
     machine, _, jobs = make_jobs(tmp_path, n=1)
     assert f"{jobs[0].job_hash}.out" in machine.generated_files(jobs[0])
+
+
+def torque_table(rows: list[tuple[str, str]]) -> str:
+    """The physical job root, then ``qstat -u`` (``-a`` layout) listing ``(id, name)`` rows, all queued."""
+    lines = ["/physical/root", "", "server:", "Job id  Username Queue Name SessID NDS TSK Memory Time S Time"]
+    lines += [f"{job_id} me batch {name} -- 1 1 -- 01:00 Q --" for job_id, name in rows]
+    return "\n".join(lines) + "\n"
+
+
+def torque_named_jobs(tmp_path: Path, name: str = "relax"):
+    context = ScriptedContext(tmp_path)
+    machine = Machine(batch_type="Torque", context=context)
+    machine.retry_delay = 0.0
+    machine.submit_retries = 0
+    tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name=name) for i in range(2)]
+    submission = Submission("wb", machine=machine, resources=resources("Torque"), task_list=tasks)
+    submission.generate_jobs()
+    context.bind(submission.work_base, submission.submission_hash)
+    context.answer("qsub", 1, stderr="qsub: End of File")
+    return machine, context, submission.belonging_jobs
+
+
+def test_torque_lost_answer_is_told_apart_by_the_output_path_torque_shows(tmp_path):
+    machine, context, (first, second) = torque_named_jobs(tmp_path)
+    context.answer("pwd -P", stdout=torque_table([("40.srv", "relax"), ("41.srv", "relax"), ("42.srv", "other")]))
+    cut = f"/physical/root/{second.job_hash}.out"  # Torque cuts long values: the rest on a tab-indented line
+    full = (
+        f"Job Id: 40.srv\n    Job_Name = relax\n    Output_Path = srv:{context.remote_root}/{first.job_hash}.out\n"
+        f"Job Id: 41.srv\n    Job_Name = relax\n    Output_Path = srv:{cut[:25]}\n\t{cut[25:]}\n"
+    )
+    context.answer("qstat -f", stdout=full)
+    assert machine.submit_jobs([second]) == ["41.srv"]  # the cut value is joined again
+    assert context.commands[-1] == "qstat -f 40.srv 41.srv"  # the candidates of that name, in one call
+    assert machine.submit_jobs([first]) == ["40.srv"]
+
+
+def test_torque_lost_answer_without_output_paths(tmp_path):
+    """Slurm's wrappers show no Output_Path: a task_name shared by two newer jobs adopts none; one alone is adopted."""
+    machine, context, (first, _) = torque_named_jobs(tmp_path)
+    context.answer("qstat -f", stdout="Job Id:\t40\n\tJob_Name = relax\n\tjob_state = Q\n")
+    context.answer("pwd -P", stdout=torque_table([("40", "relax"), ("41", "relax")]))
+    with pytest.raises(SchedulerBusyError):
+        machine.submit_jobs([first])
+    context.answer("pwd -P", stdout=torque_table([("40", "relax")]))
+    assert machine.submit_jobs([first]) == ["40"]
+    machine, context, jobs = make_jobs(tmp_path / "hash", "Torque", n=1)  # the hash-based name is the job's own
+    machine.retry_delay = 0.0
+    name = f"dpd_{jobs[0].job_hash[:11]}"
+    context.answer("qsub", 1, stderr="qsub: End of File")
+    context.answer("pwd -P", stdout=torque_table([("50", name), ("52", name)]))
+    assert machine.submit_jobs(jobs) == ["52"]
+
+
+def test_pbs_job_array_header_and_subjob_ranges(tmp_path):
+    machine, context, jobs = make_jobs(tmp_path, "PBSJobArray", n=5, group_size=0, kwargs={"pbs_job_size": 2})
+    (job,) = jobs
+    lines = machine.gen_script(job).splitlines()
+    assert lines[:6] == [
+        "#!/bin/bash -l",
+        "#PBS -l select=1:ncpus=4",
+        "#PBS -j oe",
+        f"#PBS -N dpd_{job.job_hash[:11]}",
+        f"#PBS -o {job.job_hash}_^array_index^.out",
+        "#PBS -J 0-2",
+    ]
+    assert 'case "${PBS_ARRAY_INDEX:-}" in' in lines
+    assert machine.output_files(job) == [f"{job.job_hash}_{i}.out" for i in range(3)]
+    assert subjob_range([0, 1, 2]) == "0-2"
+    assert subjob_range([2, 5, 8]) == "2-8:3"  # exactly those
+    assert subjob_range([1, 2, 5]) == "1-5"  # a cover: 3 and 4 find their tags and exit at once
+    assert subjob_range([4]) == "4-5:2"  # PBS refuses a single index: a range holding 4 alone
+    context.answer("qsub", stdout="dpd_job_id 600[].pbs01\n")
+    context.files.update(t.finish_tag for t in job.job_task_list[:2])  # subjob 0 finished
+    assert machine.submit_jobs(jobs) == ["600[].pbs01"]
+    assert f"$(qsub -J 1-2 {job.script_file_name})" in context.commands[-1]
+    context.files.update(t.finish_tag for t in job.job_task_list)
+    machine.submit_jobs(jobs)
+    assert f"$(qsub -J 0-1:2 {job.script_file_name})" in context.commands[-1]  # only leaves the job tag
+
+
+def test_pbs_job_array_status_from_the_array_and_failure_from_its_subjobs(tmp_path):
+    machine, context, jobs = make_jobs(tmp_path, "PBSJobArray", n=2, group_size=0)
+    (job,) = jobs
+    job.register_job_id("600[].pbs01")
+    context.answer(
+        "qstat",
+        stdout=qstat_doc(
+            {
+                "600[].pbs01": {"job_state": "F", "Exit_status": 1, "array": "True"},
+                "600[0].pbs01": {"job_state": "X", "Exit_status": 0},
+                "600[1].pbs01": {"job_state": "X", "Exit_status": 1},
+            }
+        ),
+    )
+    assert machine.check_statuses(jobs) == [JobStatus.terminated]
+    assert context.commands[0] == "qstat -f -F json -x -t '600[].pbs01'"
+    assert machine.describe_failure(job) == "PBS job 600[1].pbs01 exited with status 1 (a task failed) (Exit_status 1)"
+    context.answer("qstat", stdout=qstat_doc({"600[].pbs01": {"job_state": "B"}}))
+    assert machine.check_statuses(jobs) == [JobStatus.running]

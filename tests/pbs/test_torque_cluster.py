@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
 from dpdispatcher.errors import SubmissionFailedError
+from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.testing import MachineContract
 from dpdispatcher_pbs import parse_torque_table
 
@@ -174,3 +176,55 @@ def test_qdel_from_outside_is_reported_on_torque(torque, tmp_path):
     assert deleted
     # the wrapper shows a cancelled job as C for MinJobAge seconds, then forgets it
     assert f"Torque job {deleted[0]} " in str(err.value)
+
+
+def test_a_one_task_job_is_named_by_its_task_name_on_torque(torque, tmp_path):
+    """The name reaches Slurm (``qsub -N``, as the script's ``#PBS -N``): 1.1.0's 15 characters, a letter first."""
+    machine = torque_machine(tmp_path)
+    (tmp_path / "local" / "wb" / "t0").mkdir(parents=True)
+    task = Task(command="sleep 300", task_work_path="t0/", task_name="3 relax Si; rm -rf ~")
+    res = Resources.load_from_dict(
+        {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 1}
+    )
+    submission = Submission("wb", machine=machine, resources=res, task_list=[task])
+    submission.run_submission(exit_on_submit=True)
+    (job,) = submission.belonging_jobs
+    try:
+        assert "JobName=j-3-re-6cca99ab" in scontrol(job.job_id)  # 1.1.0's get_scheduler_name(15, alpha)
+        row = next(line.split() for line in subprocess.run(
+            ["qstat", "-u", os.environ.get("USER") or "root"], capture_output=True, text=True, timeout=30
+        ).stdout.splitlines() if line.startswith(job.job_id))  # fmt: skip
+        assert row[3] == "j-3-re-6cca99ab"  # the name column the lost-answer lookup reads
+    finally:
+        machine.kill_jobs([job])
+
+
+def test_over_ssh_end_to_end(torque, torque_sshd, tmp_path):
+    """SSHContext to a private sshd on 127.0.0.1: upload, qsub/qstat of Slurm's Torque wrappers, download.
+
+    A login shell of the test sshd knows neither the wrappers' directory nor the test cluster's
+    slurm.conf: each remote command is told (PATH, SLURM_CONF), as a site's profile would.
+    """
+    machine = Machine.load_from_dict(
+        {
+            "batch_type": "Torque",
+            "context_type": "SSHContext",
+            "local_root": str(tmp_path / "local"),
+            "remote_root": str(tmp_path / "remote"),
+            "remote_profile": torque_sshd.profile(),
+        }
+    )
+    context = machine.context
+    settings = f"export PATH={shlex.quote(torque.path)} SLURM_CONF={shlex.quote(os.environ['SLURM_CONF'])}"
+    original_run = context.run
+    context.run = lambda cmd, timeout=None, stdin=None: original_run(f"{settings}\n{cmd}", timeout, stdin)  # type: ignore[method-assign]
+    try:
+        submission = make_submission(machine, ["sleep 1; " + COPY] * 3)
+        submission.run_submission(check_interval=CHECK_INTERVAL)
+        wb = Path(machine.context.init_local_root) / "wb"
+        assert [(wb / f"t{i}" / "out.txt").read_text() for i in range(3)] == [f"input {i}\n" for i in range(3)]
+        assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)
+        assert len(torque.calls("qsub")) == 3  # through the logged wrappers, on the far side of the connection
+        assert any(call.startswith("-u ") for call in torque.calls("qstat"))
+    finally:
+        context.close()

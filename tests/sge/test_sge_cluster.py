@@ -390,3 +390,62 @@ def test_over_ssh_end_to_end(sge_cell, sge_sshd, tmp_path):
         assert all(job.job_state == JobStatus.finished for job in submission.belonging_jobs)
     finally:
         context.close()
+
+
+LOSES_ANSWER_AND_LANDS_A_DECOY = """#!/bin/bash
+# qsub (the logging wrapper); its first call submits the job, then lets another job of the same name (still
+# queued or running when the plugin looks) land, and loses the answer as a qmaster that did not reply would
+real={real}
+if [ ! -e {flag} ]; then
+  : > {flag}
+  "$real" "$@" > /dev/null
+  "$real" -terse -N relax -o /dev/null -j y -b y sleep 60 > {decoy}
+  echo "error: failed receiving gdi request response for mid=1 (got no message)." >&2
+  exit 1
+fi
+exec "$real" "$@"
+"""
+
+
+def test_task_name_and_a_lost_answer_among_jobs_of_that_name(sge_commands, tmp_path, monkeypatch):
+    """Two one-task jobs named by their task_name "relax"; the first qsub's answer is lost after another job of
+    that name landed: the plugin adopts the job whose stdout file (qstat -j) is this job's, not the other."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    decoy = tmp_path / "decoy"
+    (shim / "qsub").write_text(
+        LOSES_ANSWER_AND_LANDS_A_DECOY.format(real=sge_commands.bin / "qsub", flag=tmp_path / "lost", decoy=decoy)
+    )
+    (shim / "qsub").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    machine = sge_machine(tmp_path)
+    work_base = tmp_path / "local" / "wb"
+    tasks = []
+    for i in range(2):
+        (work_base / f"t{i}").mkdir(parents=True)
+        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
+        tasks.append(Task(command="sleep 2; " + COPY, task_work_path=f"t{i}/", forward_files=["in.txt"],
+                          backward_files=["out.txt"], task_name="relax"))  # fmt: skip
+    res = Resources.load_from_dict(
+        {
+            "number_node": 1,
+            "cpu_per_node": 1,
+            "gpu_per_node": 0,
+            "queue_name": "",
+            "group_size": 1,
+            "batch_type": "SGE",
+            "kwargs": {"pe_name": "smp"},
+        }
+    )
+    submission = Submission("wb", machine=machine, resources=res, task_list=tasks)
+    try:
+        submission.run_submission(check_interval=CHECK_INTERVAL)
+        assert outputs(machine, 2) == ["input 0\n", "input 1\n"]
+        decoy_id = decoy.read_text().strip().split(".", 1)[0]
+        ids = [job.job_id for job in submission.belonging_jobs]
+        assert decoy_id and decoy_id not in ids and len(set(ids)) == 2
+        assert len(sge_commands.calls("qsub")) == 3  # the two jobs and the decoy: none submitted twice
+        assert any(call.startswith("-j ") for call in sge_commands.calls("qstat"))  # told apart by qstat -j
+    finally:
+        if decoy.exists() and decoy.read_text().strip():
+            subprocess.run(["qdel", decoy.read_text().strip().split(".", 1)[0]], capture_output=True, timeout=30)

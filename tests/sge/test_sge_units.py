@@ -194,9 +194,9 @@ def test_job_name_kwarg_is_sanitized_in_the_header(tmp_path):
 
 def test_a_value_cannot_add_a_header_line(tmp_path):
     # refused where the resources are made, before any script exists
-    with pytest.raises(ConfigError, match="resources/queue_name: .*line break"):
+    with pytest.raises(ConfigError, match=r"resources/queue_name: .*line break"):
         make_jobs(tmp_path, queue_name="all.q\n#$ -l h_rt=9:00:00")
-    with pytest.raises(ConfigError, match="resources/kwargs/pe_name: .*line break"):
+    with pytest.raises(ConfigError, match=r"resources/kwargs/pe_name: .*line break"):
         make_jobs(tmp_path, kwargs={"pe_name": "smp\nrm -rf /"})
 
 
@@ -246,17 +246,21 @@ def test_generated_files_name_sge_output(tmp_path):
 # -- kwargs --------------------------------------------------------------------------------------
 
 
-def test_kwargs_are_optional_and_validated():
+def test_kwargs_are_optional_and_validated(monkeypatch, caplog):
     assert resources(batch_type="SGE").kwargs == {}
     assert resources(batch_type="SGE", kwargs={}).kwargs == {"pe_name": "mpi"}
     assert resources(batch_type="SGE", kwargs={"sge_pe_name": "smp"}).kwargs == {"pe_name": "smp"}
     assert resources(batch_type="SGEJobArray", kwargs={}).kwargs == {"pe_name": "mpi", "sge_job_size": 1}
-    with pytest.raises(ConfigError, match="resources/kwargs/pe_nam"):
-        resources(batch_type="SGE", kwargs={"pe_nam": "smp"})
     with pytest.raises(ConfigError, match="resources/kwargs/pe_name"):
         resources(batch_type="SGE", kwargs={"pe_name": 4})
     with pytest.raises(ConfigError, match="resources/kwargs/job_name"):
         resources(batch_type="SGE", kwargs={"job_name": ["a"]})
+    # an unknown key is a warning naming it, and dropped (the core's rule); an error with DPDISPATCHER_STRICT=1
+    assert "pe_nam" not in resources(batch_type="SGE", kwargs={"pe_nam": "smp"}).kwargs
+    assert "resources/kwargs/pe_nam" in caplog.text
+    monkeypatch.setenv("DPDISPATCHER_STRICT", "1")
+    with pytest.raises(ConfigError, match="resources/kwargs/pe_nam"):
+        resources(batch_type="SGE", kwargs={"pe_nam": "smp"})
     with pytest.raises(ConfigError, match="resources/kwargs/sge_job_size"):
         resources(batch_type="SGE", kwargs={"sge_job_size": 2})  # only SGEJobArray has it
 

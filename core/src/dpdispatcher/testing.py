@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import pytest
 
+from dpdispatcher.arginfo import STRICT_ENV
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.commands import COMMAND_BUDGET
 from dpdispatcher.errors import ConfigError, SchedulerBusyError, SubmissionFailedError
@@ -387,10 +388,11 @@ class MachineContract:
         assert submitted == []
         assert machine.context.files_exist([job.job_id_file for job in submission.belonging_jobs]) == set()
 
-    def test_resources_kwargs_are_validated(self, machine: Machine) -> None:
-        """resources/kwargs is checked against the batch type's resources_subfields: an unknown key is an
-        error naming resources/kwargs/<key>. A batch type that declares no kwargs fields takes them as given
-        (as the published package does)."""
+    def test_resources_kwargs_are_validated(self, machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+        """resources/kwargs is checked against the batch type's resources_subfields: in strict mode an unknown key
+        is an error naming resources/kwargs/<key> (otherwise a warning, and dropped). A batch type that declares
+        no kwargs fields takes them as given (as the published package does)."""
+        monkeypatch.setenv(STRICT_ENV, "1")
         declared = [
             name for arg in type(machine).resources_subfields() if arg.name == "kwargs" for name in arg.sub_fields
         ]

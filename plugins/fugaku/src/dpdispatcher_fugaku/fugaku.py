@@ -57,8 +57,8 @@ class Fugaku(Machine):
     # -- script ----------------------------------------------------------------------
 
     def gen_script_header(self, job: Job) -> str:
-        """Shebang, then 1.1.0's ``#PJM`` lines (see :mod:`dpdispatcher_fugaku.header`)."""
-        return "\n".join([self.shebang, *header.header_lines(job.resources)])
+        """Shebang, then 1.1.0's ``#PJM`` lines and a task's name (see :mod:`dpdispatcher_fugaku.header`)."""
+        return "\n".join([self.shebang, *header.header_lines(job.resources), *header.name_lines(job)])
 
     def output_files(self, job: Job) -> list[str]:
         return header.output_files(job)

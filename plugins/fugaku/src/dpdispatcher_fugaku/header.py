@@ -2,8 +2,10 @@
 
 The lines are those dpdispatcher 1.1.0 writes for the same resources, in its order:
 ``-L "rscgrp=Q"`` when a queue is named, ``-L "node=N" `` (with 1.1.0's trailing space) and
-``--mpi "max-proc-per-node=C"``. The job keeps pjsub's default name (the script's file name)
-and output files (``<name>.<job id>.out`` / ``.err`` in the job root), as with 1.1.0.
+``--mpi "max-proc-per-node=C"``. A one-task job whose task has a ``task_name`` is named by it
+(``-N``, up to pjsub's 63 bytes, sanitized by the core's ``Job.get_scheduler_name``; 1.1.0
+does not name Fugaku jobs); any other keeps pjsub's default name, the script's file name.
+The output files are pjsub's defaults (``<name>.<job id>.out`` / ``.err`` in the job root).
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ def _quoted(field: str, value: object) -> str:
     return text
 
 
+#: the longest job name pjsub takes (bytes)
+NAME_LENGTH = 63
+
+
+def job_name(job: Job) -> str | None:
+    """The task's ``task_name`` for a one-task job (sanitized); None: pjsub's default, the script's name."""
+    return job.get_scheduler_name(NAME_LENGTH)
+
+
+def name_lines(job: Job) -> list[str]:
+    """``-N <task_name>`` for a one-task job with a task name; nothing otherwise."""
+    name = job_name(job)
+    return [directive(f"-N {name}")] if name else []
+
+
 def header_lines(res: Resources) -> list[str]:
     """The resource group (when named), node and MPI lines, as 1.1.0 writes them."""
     lines = []
@@ -45,5 +62,5 @@ def output_files(job: Job) -> list[str]:
     """pjsub's default output files of ``job``'s current submission (none before it has an id)."""
     if not job.job_id:
         return []
-    stem = f"{job.script_file_name}.{job.job_id}"
+    stem = f"{job_name(job) or job.script_file_name}.{job.job_id}"
     return [f"{stem}.out", f"{stem}.err", f"{stem}.stats"]

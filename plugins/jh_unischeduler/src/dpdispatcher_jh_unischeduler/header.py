@@ -4,7 +4,10 @@ The lines are those dpdispatcher 1.1.0 writes for the same resources, in its ord
 ``-e %J.err``, ``-o %J.out`` (the job's output files, named by its id, in the job root),
 ``-n`` (number_node x cpu_per_node), ``-R 'span[ptile=cpu_per_node]'``, ``-q`` when a queue
 is named, and the GPU line: ``kwargs.custom_gpu_line`` as given, else ``-gpgpu
-gpu_per_node`` when GPUs are asked for.
+gpu_per_node`` when GPUs are asked for. A one-task job whose task has a ``task_name`` is
+named by it (``-J``, at most 128 characters, sanitized by the core's ``Job.get_scheduler_name``,
+the rule 1.1.0 applies to LSF, whose ``-J`` jsub shares; 1.1.0 does not name JH_UniScheduler
+jobs); any other keeps jsub's default name.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ SCRIPT_LIMIT = 4096
 def directive(value: object) -> str:
     """``#JSUB <value>``; a value cannot add a line to the script."""
     return header_line("#JSUB", value)
+
+
+#: the longest task name given to ``-J`` (1.1.0's rule for LSF)
+NAME_LENGTH = 128
+
+
+def name_lines(job: Job) -> list[str]:
+    """``-J <task_name>`` for a one-task job with a task name; nothing otherwise."""
+    name = job.get_scheduler_name(NAME_LENGTH)
+    return [directive(f"-J {name}")] if name else []
 
 
 def header_lines(res: Resources) -> list[str]:

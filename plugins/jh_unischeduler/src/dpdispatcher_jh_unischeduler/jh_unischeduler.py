@@ -87,7 +87,7 @@ class JH_UniScheduler(Machine):
 
     def gen_script_header(self, job: Job) -> str:
         """Shebang, then 1.1.0's ``#JSUB`` lines (see :mod:`dpdispatcher_jh_unischeduler.header`)."""
-        return "\n".join([self.shebang, *header.header_lines(job.resources)])
+        return "\n".join([self.shebang, *header.header_lines(job.resources), *header.name_lines(job)])
 
     def launcher(self, job: Job) -> list[str]:
         """What jsub reads for ``job``: the script's leading ``#`` lines, then a line running the script."""

@@ -60,7 +60,7 @@ class LSFJobArray(LSF):
         lines = [
             self.shebang,
             *header.resource_lines(job.resources, array=True),
-            header.name_line(job, f"1-{len(self.elements(job))}"),
+            *header.name_lines(job, f"1-{len(self.elements(job))}"),
         ]
         return "\n".join(lines)
 

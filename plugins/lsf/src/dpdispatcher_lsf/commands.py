@@ -15,8 +15,8 @@ from dpdispatcher.commands import chunked_command
 STATUS_FIELDS = "jobid stat exit_code exit_reason"
 #: those of a job array's query: each element is a record of its own, told apart by its index
 ARRAY_STATUS_FIELDS = "jobid jobindex stat exit_code exit_reason"
-#: the fields of the by-name lookup after a lost bsub answer
-NAME_FIELDS = "jobid stat job_name"
+#: the fields of the by-name lookup after a lost bsub answer (the description tells jobs of one name apart)
+NAME_FIELDS = "jobid stat job_name job_description"
 
 #: stderr fragments (lower case) of trouble that passes: retried with backoff, or asked again at the next poll
 TRANSIENT_ERRORS = (

@@ -5,8 +5,10 @@ The lines are those dpdispatcher 1.1.0 writes for the same resources, in its ord
 submit directory, the job root), ``-n`` (nodes x CPUs per node), ``-R 'span[ptile=C]'``,
 ``-q`` when a queue is named, and the GPU request of the ``kwargs`` (``gpu_usage``,
 ``gpu_new_syntax``, ``gpu_exclusive``, ``custom_gpu_line``). 1.1.0's empty template slots
-(its blank lines) are left out. One line follows: the job's name (``-J dpd_<job hash>``),
-so that a job whose ``bsub`` answer was lost can be found by name.
+(its blank lines) are left out. Two lines follow: the job's name (``-J``: the task's
+``task_name`` for a one-task job, as 1.1.0 names it, else ``dpd_<job hash>``) and its
+description (``-Jd dpd_<job hash>``), so that a job whose ``bsub`` answer was lost is found
+by name and told apart from other jobs of that name by its description.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ def directive(value: object) -> str:
 
 
 def job_name(job: Job) -> str:
-    """``dpd_`` and the job hash: unique to the job, a letter first, no LSF wildcard or index brackets."""
+    """The task's ``task_name`` for a one-task job (1.1.0's rules: up to 128 characters, sanitized), else
+    :func:`marker`; neither holds an LSF wildcard or index brackets."""
+    return job.get_scheduler_name(128) or marker(job)
+
+
+def marker(job: Job) -> str:
+    """``dpd_`` and the job hash: unique to the job, a letter first (the job's description, ``-Jd``)."""
     return f"dpd_{job.job_hash}"
 
 
@@ -97,6 +105,6 @@ def resource_lines(res: Resources, array: bool = False) -> list[str]:
     return lines
 
 
-def name_line(job: Job, indices: str = "") -> str:
-    """``-J dpd_<hash>`` (``indices``: a job array's index list, ``1-8`` or ``1,3,5-7``)."""
-    return directive(f"-J {job_name(job)}" + (f"[{indices}]" if indices else ""))
+def name_lines(job: Job, indices: str = "") -> list[str]:
+    """``-J <name>`` (``indices``: a job array's index list, ``1-8`` or ``1,3,5-7``) and ``-Jd dpd_<hash>``."""
+    return [directive(f"-J {job_name(job)}" + (f"[{indices}]" if indices else "")), directive(f"-Jd {marker(job)}")]

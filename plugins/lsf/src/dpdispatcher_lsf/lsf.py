@@ -93,7 +93,7 @@ class LSF(Machine):
 
     def gen_script_header(self, job: Job) -> str:
         """Shebang, 1.1.0's ``#BSUB`` lines and the job name (see :mod:`dpdispatcher_lsf.header`)."""
-        return "\n".join([self.shebang, *header.resource_lines(job.resources), header.name_line(job)])
+        return "\n".join([self.shebang, *header.resource_lines(job.resources), *header.name_lines(job)])
 
     # -- submission ----------------------------------------------------------------
 
@@ -167,24 +167,28 @@ class LSF(Machine):
             return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
-        """The id of the newest job of this user named like ``job`` and newer than its old id, or ''.
+        """The id of the newest job of this user with ``job``'s name and description, newer than its old id, or ''.
 
-        Finished jobs count (a short job may be over by now): the name holds the job hash,
-        and ids grow, so a newer job of that name is this very submission.
+        Finished jobs count (a short job may be over by now). The name may be a task_name
+        many jobs share; the description (``-Jd dpd_<job hash>``) is this job's. Ids grow, so
+        the newest such job is this very submission.
         """
         old = _number(job.job_id)
-        found = [job_id for job_id in self.named_jobs(header.job_name(job)) if _number(job_id) > old]
+        found = [job_id for job_id in self.described_jobs(job) if _number(job_id) > old]
         return max(found, key=_number) if found else ""
 
-    def named_jobs(self, name: str) -> list[str]:
-        """Ids of the user's jobs called ``name``, finished ones included (``bjobs -a -J name``)."""
-        result = self.context.run(commands.bjobs_named(name))
-        rows = parse_bjobs_json(result.stdout).rows
+    def described_jobs(self, job: Job) -> list[str]:
+        """Ids of the user's jobs with ``job``'s name and description, finished ones included (``bjobs -a -J``)."""
+        name, marker = header.job_name(job), header.marker(job)
+        rows = parse_bjobs_json(self.context.run(commands.bjobs_named(name)).stdout).rows
         # an array element is listed as name[index]
         return [
             job_id
             for job_id, records in rows.items()
-            if any(not row.name or re.sub(r"\[[0-9]+\]$", "", row.name) == name for row in records)
+            if any(
+                row.description == marker and (not row.name or re.sub(r"\[[0-9]+\]$", "", row.name) == name)
+                for row in records
+            )
         ]
 
     # -- status ----------------------------------------------------------------------

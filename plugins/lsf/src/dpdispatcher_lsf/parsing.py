@@ -27,7 +27,9 @@ JOB_ID = r"[0-9]+"
 
 _SUBMITTED = re.compile(r"Job <(" + JOB_ID + r")> is submitted")
 _NOT_FOUND = re.compile(r"Job <(" + JOB_ID + r"(?:\[[0-9]+\])?)> is not found")
-_RECORD_FIELD = re.compile(r'"(JOBID|JOBINDEX|STAT|EXIT_CODE|EXIT_REASON|ERROR|JOB_NAME)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_RECORD_FIELD = re.compile(
+    r'"(JOBID|JOBINDEX|STAT|EXIT_CODE|EXIT_REASON|ERROR|JOB_NAME|JOB_DESCRIPTION)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class JobRow:
     name: str = ""
     #: a job array element's index (``JOBINDEX``; 0 for a plain job, or when not asked for)
     index: int = 0
+    #: the job's description (``bsub -Jd``; ``JOB_DESCRIPTION``), when asked for
+    description: str = ""
 
     @property
     def element(self) -> str:
@@ -110,6 +114,7 @@ def _add(answer: BjobsAnswer, record: dict[str, str]) -> None:
         exit_reason=record.get("EXIT_REASON", "").strip(),
         name=record.get("JOB_NAME", ""),
         index=_int(record.get("JOBINDEX")) or 0,
+        description=record.get("JOB_DESCRIPTION", ""),
     )
     answer.rows.setdefault(job_id, []).append(row)
 

@@ -1,6 +1,7 @@
 """dpdispatcher-pbs: the PBS (OpenPBS / PBS Professional) and Torque batch types.
 
-Modules: :mod:`.pbs` (the PBS machine: submit, poll, kill), :mod:`.torque` (Torque),
+Modules: :mod:`.pbs` (the PBS machine: submit, poll, kill), :mod:`.array` (PBSJobArray:
+PBS Pro job arrays), :mod:`.torque` (Torque),
 :mod:`.states` (state letters and exit statuses), :mod:`.parsing` (what qsub and qstat
 print), :mod:`.header` (the ``#PBS`` lines), :mod:`.commands` (the remote command lines,
 transient errors).
@@ -9,6 +10,7 @@ transient errors).
 from typing import Callable
 
 from dpdispatcher import hookimpl
+from dpdispatcher_pbs.array import PBSJobArray, subjob_range
 from dpdispatcher_pbs.commands import TRANSIENT_ERRORS, is_transient
 from dpdispatcher_pbs.parsing import (
     JOB_ID,
@@ -31,6 +33,7 @@ __all__ = [
     "TORQUE_STATES",
     "TRANSIENT_ERRORS",
     "JobRow",
+    "PBSJobArray",
     "Torque",
     "describe_exit",
     "is_transient",
@@ -39,10 +42,12 @@ __all__ = [
     "parse_torque_table",
     "scan_qstat_json",
     "sequence",
+    "subjob_range",
 ]
 
 
 @hookimpl
 def register_machines(register: Callable[..., None]) -> None:
     register(PBS)
+    register(PBSJobArray)
     register(Torque)

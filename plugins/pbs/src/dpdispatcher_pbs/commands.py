@@ -90,9 +90,11 @@ def keeps_no_history(message: str) -> bool:
     return NO_HISTORY in message.lower()
 
 
-def qstat_json(ids: list[str], history: bool = True) -> list[str]:
-    """PBS Pro: ``qstat -f -F json -x id...`` lines (``-x``: finished jobs too), each under the command budget."""
-    return chunked_command(["qstat", "-f", "-F", "json", *(["-x"] if history else [])], ids)
+def qstat_json(ids: list[str], history: bool = True, subjobs: bool = False) -> list[str]:
+    """PBS Pro: ``qstat -f -F json -x id...`` lines (``-x``: finished jobs too; ``subjobs``: ``-t``, the
+    subjobs of job arrays too), each under the command budget."""
+    options = ["-f", "-F", "json", *(["-x"] if history else []), *(["-t"] if subjobs else [])]
+    return chunked_command(["qstat", *options], ids)
 
 
 def qstat_mine() -> str:
@@ -105,9 +107,26 @@ def qstat_full(job_id: str) -> str:
     return shlex.join(["qstat", "-f", job_id])
 
 
-def qselect_named(name: str) -> str:
-    """PBS Pro: ids of the user's jobs named ``name``, finished ones included."""
-    return shlex.join(["qselect", "-x", "-N", name]) + ' -u "$(id -un)"'
+def qselect_named(name: str, history: bool = True) -> str:
+    """PBS Pro: ids of the user's jobs named ``name`` (``history``: finished ones included)."""
+    return shlex.join(["qselect", *(["-x"] if history else []), "-N", name]) + ' -u "$(id -un)"'
+
+
+def named_records(name: str, history: bool = True) -> str:
+    """PBS Pro: the job root's physical path, then the ``qstat -f -F json`` records of the user's jobs named
+    ``name`` (their ``Output_Path`` tells them apart): a lost qsub answer is looked for with this."""
+    qstat = shlex.join(["qstat", "-f", "-F", "json", *(["-x"] if history else [])])
+    return f"pwd -P && {qselect_named(name, history)} | xargs -r {qstat}"
+
+
+def physical_and_mine() -> str:
+    """Torque: the job root's physical path, then the user's table (``-a`` layout)."""
+    return "pwd -P && " + qstat_mine()
+
+
+def qstat_full_many(ids: list[str]) -> str:
+    """Torque: the full records of a few jobs (``Output_Path`` when the server shows it)."""
+    return shlex.join(["qstat", "-f", *ids])
 
 
 def qdel(ids: list[str]) -> list[str]:

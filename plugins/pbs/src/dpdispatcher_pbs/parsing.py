@@ -18,6 +18,8 @@ class JobRow:
     state: str
     exit_status: int | None = None
     comment: str = ""
+    #: where the job's stdout goes (``Output_Path``: ``host:/path``), when the answer shows it
+    output_path: str = ""
 
 
 def sequence(job_id: str) -> str:
@@ -60,6 +62,7 @@ def parse_qstat_json(text: str) -> dict[str, JobRow]:
                     state=str(attrs.get("job_state", "")),
                     exit_status=_int(attrs.get("Exit_status")),
                     comment=str(attrs.get("comment", "")),
+                    output_path=str(attrs.get("Output_Path", "")),
                 )
     return rows
 
@@ -68,6 +71,7 @@ _JOB_KEY = re.compile(r'^\s*"(' + JOB_ID + r')"\s*:\s*\{\s*$', re.MULTILINE)
 _STATE = re.compile(r'^\s*"job_state"\s*:\s*"([A-Z])"', re.MULTILINE)
 _EXIT = re.compile(r'^\s*"Exit_status"\s*:\s*(-?[0-9]+)', re.MULTILINE)
 _COMMENT = re.compile(r'^\s*"comment"\s*:\s*"(.*)",?\s*$', re.MULTILINE)
+_OUTPUT = re.compile(r'^\s*"Output_Path"\s*:\s*"(.*)",?\s*$', re.MULTILINE)
 
 
 def scan_qstat_json(text: str) -> dict[str, JobRow]:
@@ -81,11 +85,13 @@ def scan_qstat_json(text: str) -> dict[str, JobRow]:
             continue
         exit_status = _EXIT.search(body)
         comment = _COMMENT.search(body)
+        output = _OUTPUT.search(body)
         rows[sequence(key.group(1))] = JobRow(
             job_id=key.group(1),
             state=state.group(1),
             exit_status=int(exit_status.group(1)) if exit_status else None,
             comment=comment.group(1) if comment else "",
+            output_path=output.group(1) if output else "",
         )
     return rows
 
@@ -113,10 +119,15 @@ def parse_torque_table(text: str) -> dict[str, JobRow]:
 
 
 def parse_torque_full(text: str) -> dict[str, JobRow]:
-    """``{sequence: JobRow}`` from ``qstat -f``: ``Job Id: x`` blocks of ``name = value`` lines."""
+    """``{sequence: JobRow}`` from ``qstat -f``: ``Job Id: x`` blocks of ``name = value`` lines.
+
+    Torque cuts long values (``Output_Path``, ``Variable_List``) over several lines, the
+    rest of a value on lines that start with a tab and hold no `` = ``; they are joined.
+    """
     rows: dict[str, JobRow] = {}
     job_id = ""
     values: dict[str, str] = {}
+    last = ""
 
     def flush() -> None:
         if job_id:
@@ -125,15 +136,19 @@ def parse_torque_full(text: str) -> dict[str, JobRow]:
                 state=values.get("job_state", ""),
                 exit_status=_int(values.get("exit_status", values.get("Exit_status"))),
                 comment=values.get("comment", ""),
+                output_path=values.get("Output_Path", ""),
             )
 
     for line in text.splitlines():
         if line.startswith("Job Id:"):
             flush()
-            job_id, values = line.split(":", 1)[1].strip(), {}
-        elif "=" in line and job_id:
-            name, _, value = line.strip().partition("=")
-            values[name.strip()] = value.strip()
+            job_id, values, last = line.split(":", 1)[1].strip(), {}, ""
+        elif " = " in line and job_id:
+            name, _, value = line.strip().partition(" = ")
+            last = name.strip()
+            values[last] = value.strip()
+        elif last and line[:1] in ("\t", " ") and line.strip():  # the rest of a long value
+            values[last] += line.strip()
     flush()
     return rows
 

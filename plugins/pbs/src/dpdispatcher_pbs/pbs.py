@@ -62,6 +62,8 @@ class PBS(Machine):
     retry_delay_max = 60.0
     #: a non-transient qstat error this many polls in a row is raised
     max_query_failures = 3
+    #: ask for the subjobs of job arrays too (``qstat -t``)
+    query_subjobs = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -152,22 +154,31 @@ class PBS(Machine):
         except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
             return err.submitted, err.output or str(err)
 
+    def output_option(self, job: Job) -> str:
+        """What ``-o`` names as the job's output file in the job root (an array's holds ``^array_index^``)."""
+        return header.output_file(job)
+
     def _find_submitted(self, job: Job) -> str:
-        """The id of the newest job of this user named like ``job`` and newer than its old id, or ''.
+        """The id of the newest job of this user that writes ``job``'s output file in this job root and is
+        newer than its old id, or ''.
 
-        Finished jobs count (a short job may be over by now): job names are the job
-        hash, and ids grow, so a newer job of that name is this very submission.
+        The user's jobs of ``job``'s name are looked up (``qselect -N``), finished ones included (a
+        short job may be over by now), and told apart by their ``Output_Path``: the name may be a
+        task_name many jobs share, the output file is ``<job hash>.out`` in this job root. Ids grow,
+        so the newest such job is this very submission.
         """
+        result = self.context.run(commands.named_records(header.job_name(job), self._history))
+        physical, _, records = result.stdout.partition("\n")
+        if not physical.startswith("/"):
+            return ""
+        roots = (physical.strip(), self.context.remote_root)
         old = _number(job.job_id)
-        found = [job_id for job_id in self.named_jobs(header.job_name(job)) if _number(job_id) > old]
+        found = [
+            row.job_id
+            for row in parse_qstat_json(records).values()
+            if _number(row.job_id) > old and header.output_matches(row.output_path, self.output_option(job), roots)
+        ]
         return max(found, key=_number) if found else ""
-
-    def named_jobs(self, name: str) -> list[str]:
-        """Ids of the user's jobs called ``name``, finished ones included (``qselect -x``)."""
-        result = self.context.run(commands.qselect_named(name))
-        if result.returncode != 0:
-            return []
-        return [line.strip() for line in result.stdout.splitlines() if re.fullmatch(JOB_ID, line.strip())]
 
     # -- status ----------------------------------------------------------------------
 
@@ -220,11 +231,11 @@ class PBS(Machine):
         the server did not answer (the caller asks again at its next poll)."""
         if not ids:
             return {}, set()
-        result = self.context.run_script(commands.qstat_json(ids, self._history))
+        result = self.context.run_script(commands.qstat_json(ids, self._history, self.query_subjobs))
         if self._history and commands.keeps_no_history(result.stderr):
             logger.info("%s keeps no job history (job_history_enable is off): asking without -x", self.scheduler)
             self._history = False  # ended jobs are then unknown to qstat, and settled from their tags
-            result = self.context.run_script(commands.qstat_json(ids, self._history))
+            result = self.context.run_script(commands.qstat_json(ids, self._history, self.query_subjobs))
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if not commands.is_gone_line(line)]
         if errors or (result.returncode != 0 and not lines):

@@ -7,15 +7,25 @@ layout: job id first, the state letter last but one). Jobs the table no longer
 lists, and completed ones (``C``), are settled from their tag files. The output
 options (``-N``, ``-o``, ``-j oe``) are also given on the qsub command line: the Slurm
 wrapper ignores the script's own ``-o``/``-e`` directives.
+
+A job whose qsub answer was lost is looked for in that table by name, then told apart
+by the ``Output_Path`` ``qstat -f`` shows (``<job hash>.out`` in the job root). Slurm's
+wrappers show no path: there a job is adopted by name only when the name is this job's
+own (``dpd_<hash>``) or, for a task_name, when one job alone of that name is newer than
+the job's last id (two or more: none is adopted, and the qsub is retried).
 """
 
 from __future__ import annotations
 
+import logging
+
 from dpdispatcher.job import Job
 from dpdispatcher_pbs import commands, header
 from dpdispatcher_pbs.parsing import JobRow, parse_torque_full, parse_torque_table, sequence
-from dpdispatcher_pbs.pbs import PBS
+from dpdispatcher_pbs.pbs import PBS, _number
 from dpdispatcher_pbs.states import TORQUE_ENDED, TORQUE_STATES, describe
+
+logger = logging.getLogger(__name__)
 
 
 class Torque(PBS):
@@ -46,15 +56,37 @@ class Torque(PBS):
         rows = {seq: row for seq, row in parse_torque_table(result.stdout).items() if seq in wanted}
         return rows, wanted - set(rows)
 
-    def named_jobs(self, name: str) -> list[str]:
-        """Ids of the user's listed jobs called ``name`` (from the same table)."""
-        result = self.context.run(commands.qstat_mine())
-        found = []
-        for line in result.stdout.splitlines():
-            fields = line.split()
-            if len(fields) > 4 and fields[3] == name and sequence(fields[0]):
-                found.append(fields[0])
-        return found
+    def _find_submitted(self, job: Job) -> str:
+        """The id of the newest job of this user named like ``job``, newer than its old id and writing
+        ``job``'s output file in this job root (when the server shows where jobs write), or ''."""
+        name = header.job_name(job)
+        result = self.context.run(commands.physical_and_mine())
+        physical, _, table = result.stdout.partition("\n")
+        old = _number(job.job_id)
+        candidates = [
+            fields[0]
+            for fields in (line.split() for line in table.splitlines())
+            if len(fields) > 4 and fields[3] == name and sequence(fields[0]) and _number(fields[0]) > old
+        ]
+        if not candidates:
+            return ""
+        records = parse_torque_full(self.context.run(commands.qstat_full_many(candidates)).stdout)
+        shown = [row for row in records.values() if row.output_path]
+        if shown:  # the server tells where each job writes: only this job's output file counts
+            roots = (physical.strip(), self.context.remote_root)
+            found = [
+                row.job_id for row in shown if header.output_matches(row.output_path, self.output_option(job), roots)
+            ]
+            return max(found, key=_number) if found else ""
+        if name == header.hash_name(job) or len(candidates) == 1:
+            return max(candidates, key=_number)
+        logger.warning(
+            "Torque shows no output paths and %d jobs are named %s: none is adopted for job %s",
+            len(candidates),
+            name,
+            job.job_hash,
+        )
+        return ""
 
     def describe_failure(self, job: Job) -> str:
         """From ``qstat -f`` when the server still has the job (real Torque tells its exit status), else the table."""

@@ -49,6 +49,9 @@ class SGEJobArray(SGE):
     def output_lines(self, job: Job) -> list[str]:
         return header.output_lines(job, array=True)
 
+    def stdout_name(self, job: Job) -> str:
+        return header.output_stem(job, array=True) + ".out"
+
     def output_files(self, job: Job) -> list[str]:
         return header.output_files(job, elements=len(self.elements(job)))
 

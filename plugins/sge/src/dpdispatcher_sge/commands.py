@@ -93,6 +93,11 @@ def qacct(ids: list[str]) -> list[str]:
     return _chunked(_QACCT_LOOP.replace("{mark}", QACCT_MARK).replace("{ids}", "{}"), ids, " ")
 
 
+def job_details(ids: list[str]) -> str:
+    """The job root's physical path, then ``qstat -j`` of a few jobs (where each runs and writes)."""
+    return "pwd -P && qstat -j " + shlex.quote(",".join(ids)) + " 2>/dev/null"
+
+
 def error_reasons(ids: list[str]) -> list[str]:
     """``qstat -j id,id,...`` lines (why jobs are in state Eqw), each under the budget."""
     return _chunked("qstat -j {} 2>&1", ids, ",")

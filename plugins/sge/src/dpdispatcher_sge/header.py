@@ -38,9 +38,17 @@ def sanitize_job_name(name: str) -> str:
 
 
 def job_name(job: Job) -> str:
-    """``kwargs.job_name`` (sanitized) if given, else ``dpd_<job hash prefix>`` (unique per job)."""
+    """As dpdispatcher 1.1.0: ``kwargs.job_name`` (sanitized) if given, else the task's ``task_name`` for a
+    one-task job (up to 128 characters, a letter first), else ``dpd_<job hash prefix>`` (1.1.0: ``wDPjob``)."""
     given = job.resources.kwargs.get("job_name")
-    return sanitize_job_name(given) if given else f"dpd_{job.job_hash[:12]}"
+    if given:
+        return sanitize_job_name(given)
+    return job.get_scheduler_name(128, require_alpha_prefix=True) or hash_name(job)
+
+
+def hash_name(job: Job) -> str:
+    """``dpd_<job hash prefix>``: the name of a job without a given name (unique per job)."""
+    return f"dpd_{job.job_hash[:12]}"
 
 
 def resource_lines(res: Resources) -> list[str]:

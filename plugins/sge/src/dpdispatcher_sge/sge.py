@@ -28,6 +28,7 @@ from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
 from dpdispatcher_sge import commands, header
 from dpdispatcher_sge.commands import is_transient
+from dpdispatcher_sge.lookup import parse_job_details, writes_output
 from dpdispatcher_sge.states import (
     ACTIVE,
     QstatEntry,
@@ -99,7 +100,7 @@ class SGE(Machine):
                 str,
                 optional=True,
                 doc="Job name shown by SGE for this submission (characters SGE refuses become `_`). "
-                "Default: `dpd_` and the start of the job's hash.",
+                "Default: the task's `task_name` for a one-task job, else `dpd_` and the start of the job's hash.",
             ),
         ]
 
@@ -120,6 +121,10 @@ class SGE(Machine):
     def output_lines(self, job: Job) -> list[str]:
         """Grid Engine's stdout/stderr in the job root."""
         return header.output_lines(job)
+
+    def stdout_name(self, job: Job) -> str:
+        """The ``-o`` of the job: its stdout file in the job root (an array's holds ``$TASK_ID``)."""
+        return header.output_stem(job) + ".out"
 
     def output_files(self, job: Job) -> list[str]:
         """The files Grid Engine writes the job's stdout and stderr to (see :meth:`output_lines`)."""
@@ -194,21 +199,32 @@ class SGE(Machine):
             return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
-        """The id of an active job of this user named as ``job`` (other than its old id), or ''.
+        """The id of an active job of this user that is ``job`` (other than its old id), or ''.
 
-        Only with the default name ``dpd_<hash>``: a name given in kwargs may be shared by many jobs.
+        Looked for by name; a name given in kwargs or a task_name may be shared by many jobs, so
+        those of such a name are told apart by where they write their stdout (``qstat -j``: this
+        job root and ``<job hash>.out``). The default name ``dpd_<hash>`` is the job's own.
         """
-        if job.resources.kwargs.get("job_name"):
-            return ""
         try:
             entries = self._qstat_entries()
         except SchedulerError:  # qstat broken as well: nothing to adopt, the retry goes on
             return ""
         name = header.job_name(job)
-        for entry in entries or []:
-            if entry.name == name and entry.job_id != job.job_id and map_state(entry.state) in ACTIVE:
-                return entry.job_id
-        return ""
+        found = list(
+            dict.fromkeys(
+                entry.job_id
+                for entry in entries or []
+                if entry.name == name and entry.job_id != job.job_id and map_state(entry.state) in ACTIVE
+            )
+        )
+        if not found or name == header.hash_name(job):
+            return found[0] if found else ""
+        result = self.context.run(commands.job_details(found))
+        physical, _, text = result.stdout.partition("\n")
+        roots = (physical.strip(), self.context.remote_root)
+        details = parse_job_details(text)
+        expected = self.stdout_name(job)
+        return next((job_id for job_id in found if writes_output(details.get(job_id, {}), expected, roots)), "")
 
     # -- status ----------------------------------------------------------------------
 
