@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dpdispatcher.errors import SubmissionLockedError
+from dpdispatcher.errors import SchedulerError, SubmissionLockedError
 
 if TYPE_CHECKING:
     from dpdispatcher.base_context import BaseContext
@@ -31,21 +31,32 @@ STALE_AFTER = 600.0
 #: seconds between two heartbeats of the holder
 HEARTBEAT_EVERY = 60.0
 
-ACQUIRE = """\
-if mkdir {lock} 2>/dev/null; then
-  printf '%s\\n' {owner} > {lock}/owner && echo dpd_lock_acquired
+# The lock is built whole under another name and renamed into place (``mv -T`` onto a lock that
+# exists fails): a second driver never sees a lock without its owner.
+NEW_LOCK = """\
+dpd_new={lock}.new.$$
+rm -rf "$dpd_new"; mkdir "$dpd_new" && printf '%s\\n' {owner} > "$dpd_new/owner" || exit 1"""
+
+ACQUIRE = (
+    NEW_LOCK
+    + """
+if mv -T "$dpd_new" {lock} 2>/dev/null; then
+  echo dpd_lock_acquired
 else
-  echo dpd_lock_held; cat {lock}/owner 2>/dev/null || echo; stat -c %Y {lock}/owner 2>/dev/null || echo 0; date +%s
+  rm -rf "$dpd_new"
+  echo dpd_lock_held; {{ cat {lock}/owner 2>/dev/null; echo; }} | head -n 1; stat -c %Y {lock}/owner 2>/dev/null || echo 0; date +%s
 fi"""
+)
 
 TAKE_OVER = """\
 mv -T {lock} {aside} 2>/dev/null || {{ echo dpd_lock_lost; exit 0; }}
 if [ "$(cat {aside}/owner 2>/dev/null)" = {seen} ]; then
   rm -rf {aside}
-  if mkdir {lock} 2>/dev/null && printf '%s\\n' {owner} > {lock}/owner; then echo dpd_lock_acquired; else echo dpd_lock_lost; fi
+  NEW_LOCK
+  if mv -T "$dpd_new" {lock} 2>/dev/null; then echo dpd_lock_acquired; else rm -rf "$dpd_new"; echo dpd_lock_lost; fi
 else
   mv -T {aside} {lock} 2>/dev/null; echo dpd_lock_lost
-fi"""
+fi""".replace("  NEW_LOCK", NEW_LOCK)
 
 
 @dataclass
@@ -92,7 +103,13 @@ class DriverLock:
         """Take the lock, or take over a dead holder's; refuse with :class:`SubmissionLockedError`."""
         lock = shlex.quote(self.name)
         owner = shlex.quote(self.me.line())
-        lines = self.context.run(ACQUIRE.format(lock=lock, owner=owner)).stdout.splitlines()
+        result = self.context.run(ACQUIRE.format(lock=lock, owner=owner))
+        if result.returncode != 0:
+            raise SchedulerError(
+                f"cannot make the lock of submission {self.submission_hash} in {self.context.remote_root}: "
+                f"{(result.stderr or result.stdout).strip()}"
+            )
+        lines = result.stdout.splitlines()
         if lines[:1] == ["dpd_lock_acquired"]:
             self._acquired()
             return

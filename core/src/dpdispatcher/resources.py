@@ -136,7 +136,12 @@ class Resources:
 
     @classmethod
     def load_from_dict(cls, resources_dict: dict[str, Any]) -> Resources:
-        return cls.deserialize(check_and_normalize(resources_args(), resources_dict, "resources"))
+        normalized = check_and_normalize(resources_args(), resources_dict, "resources")
+        if "batch_type" not in resources_dict:
+            # dargs filled in its default tag (the first installed batch type): not the user's choice, and it
+            # would change the submission's identity whenever a plugin is installed
+            normalized.pop("batch_type", None)
+        return cls.deserialize(normalized)
 
     @classmethod
     def load_from_json(cls, json_file: str | os.PathLike[str]) -> Resources:

@@ -459,6 +459,11 @@ class Submission:
             self._lock = None
 
     def _run_locked(self, dry_run: bool, exit_on_submit: bool, clean: bool, check_interval: float) -> dict[str, Any]:
+        record = record_path(self.submission_hash)
+        for leftover in record.parent.glob(f".{record.name}.*.tmp"):
+            leftover.unlink(
+                missing_ok=True
+            )  # a record write a killed driver left half-way (this driver holds the lock)
         self.try_recover_from_json()
         if not self.uploaded:
             self.upload_jobs()

@@ -36,6 +36,15 @@ SUBMIT_STEP = (
     'if printf "%s\\n" "$dpd_id" > {id_file}; then printf "{id_line} %s\\n" "$dpd_id"; '
     'else printf "{unrecorded} %s\\n" "$dpd_id"; exit 1; fi'
 )
+#: A submit script marks itself for as long as it runs; reading the recorded ids first waits (up to 60 s) for
+#: such a script left running by a driver that was killed, so a re-run never submits what it is submitting.
+MARK_STEP = "printf '%s\\n' $$ > .dpd_submitting.$$ && trap 'rm -f .dpd_submitting.$$' EXIT"
+WAIT_STEP = (
+    'for dpd_f in .dpd_submitting.*; do [ -e "$dpd_f" ] || continue; dpd_p=${dpd_f##*.}; dpd_n=0; '
+    'while kill -0 "$dpd_p" 2>/dev/null && [ "$dpd_n" -lt 600 ]; do sleep 0.1; dpd_n=$((dpd_n + 1)); done; '
+    'rm -f -- "$dpd_f"; done'
+)
+
 #: printed by a step that submitted a job but could not record its id (a full disk): the job is cancelled
 UNRECORDED_LINE = "dpd_unrecorded"
 
@@ -68,7 +77,7 @@ def submit_and_record(
     ids of the jobs accepted before it (``submitted``), which are recorded too, and
     the command's output. Calling again with the same jobs submits none of those twice.
     """
-    steps = [_pattern_line(id_pattern)]
+    steps = [MARK_STEP, _pattern_line(id_pattern)]
     steps += [
         SUBMIT_STEP.format(
             id_file=shlex.quote(job.job_id_file),
@@ -116,7 +125,7 @@ def read_recorded_ids(context: BaseContext, jobs: Sequence[Job], id_pattern: str
     """
     if not jobs:
         return {}
-    steps = [_pattern_line(id_pattern)]
+    steps = [WAIT_STEP, _pattern_line(id_pattern)]
     steps += [READ_STEP.format(id_file=shlex.quote(job.job_id_file), job_hash=job.job_hash) for job in jobs]
     found = {}
     for line in context.run_script(steps).stdout.splitlines():

@@ -23,8 +23,12 @@ def write_atomically(dst: str, write: Callable[[str], object], size: int) -> Non
     os.makedirs(parent, exist_ok=True)
     if os.path.isdir(dst) and not os.path.islink(dst):
         shutil.rmtree(dst)
-    tmp = os.path.join(parent, f".{os.path.basename(dst)}.dpd-{os.getpid()}.tmp")
+    # one name per destination (one driver per submission): a copy a killed driver left half-way is
+    # replaced by the next one, never left beside the result
+    tmp = os.path.join(parent, f".{os.path.basename(dst)}.dpd.tmp")
     try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
         write(tmp)
         os.replace(tmp, dst)
     except OSError as err:
