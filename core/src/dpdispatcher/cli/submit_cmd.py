@@ -78,8 +78,20 @@ def load_submission(path: str) -> Submission:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.strict:
-        os.environ[STRICT_ENV] = "1"
+    if not args.strict:
+        return _run(args)
+    previous = os.environ.get(STRICT_ENV)
+    os.environ[STRICT_ENV] = "1"  # for this command only
+    try:
+        return _run(args)
+    finally:
+        if previous is None:
+            del os.environ[STRICT_ENV]
+        else:
+            os.environ[STRICT_ENV] = previous
+
+
+def _run(args: argparse.Namespace) -> int:
     submission = load_submission(args.file)
     result = submission.run_submission(
         dry_run=args.dry_run,
