@@ -70,7 +70,7 @@ def test_no_command_exceeds_the_budget_for_100000_jobs(tmp_path, batch_type):
     assert context.longest_line() <= COMMAND_BUDGET
     # a submit script holds one step per job, whatever their number
     submit_script = next(stdin for _, stdin in context.calls if "dpd_job_id" in stdin)
-    assert submit_script.count("\n") == N_JOBS + 1  # the id pattern, then one step per job
+    assert submit_script.count("\n") == N_JOBS + 2  # the running mark, the id pattern, then one step per job
 
 
 def test_a_status_query_of_100000_shell_jobs_runs_in_chunks_and_answers_each(tmp_path):

@@ -52,7 +52,11 @@ def test_a_wrong_value_names_the_argument_path(tmp_path):
         Machine.load_from_dict(machine_dict(tmp_path, batch_type="ServerShell", server_name=3))
 
 
-def test_another_batch_type_does_not_accept_it(tmp_path):
+def test_another_batch_type_does_not_accept_it(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("DPDISPATCHER_STRICT", raising=False)
+    assert Machine.load_from_dict(machine_dict(tmp_path, batch_type="Shell", server_name="pbs01")).options == {}
+    assert "machine/server_name: unknown key" in caplog.text
+    monkeypatch.setenv("DPDISPATCHER_STRICT", "1")
     with pytest.raises(ConfigError, match="server_name"):
         Machine.load_from_dict(machine_dict(tmp_path, batch_type="Shell", server_name="pbs01"))
 
