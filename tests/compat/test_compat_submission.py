@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,14 @@ def test_handle_unexpected_job_state_resubmits_or_reports(tmp_path):
     with pytest.raises(SubmissionFailedError, match="giving up"):
         job.handle_unexpected_job_state()
     assert isinstance(job, Job)
+    machine.retry_count = 5  # retries left: the job is submitted again and runs
+    job.handle_unexpected_job_state()
+    assert job.job_state == JobStatus.waiting and job.job_id.isdigit()
+    out = Path(machine.context.remote_root) / "t0" / "out.txt"
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.read_text() == "0\n"
 
 
 def test_previous_submission_hash_reuses_finished_tasks(tmp_path):
@@ -95,8 +104,10 @@ def test_previous_submission_hash_reuses_finished_tasks(tmp_path):
 
     first = Submission("wb", machine=machine, resources=Resources(group_size=3), task_list=tasks(False))
     first.run_submission(exit_on_submit=True)
+    deadline = time.monotonic() + 60  # bounded, and not a busy loop
     while not all((Path(machine.context.remote_root) / t.finish_tag).exists() for t in first.belonging_tasks):
-        pass
+        assert time.monotonic() < deadline, "the first submission's tasks did not finish"
+        time.sleep(0.05)
     previous = first.submission_hash
     # the same tasks, other resources: a new submission that continues from the first one's job root
     again = Submission(
