@@ -56,7 +56,7 @@ TASK = """\
 # task {index}: {task_work_path}
 {throttle}if [ ! -f {finish_tag} ]; then
   ( cd {task_dir} && {{ {cuda}{command}
-  }} 1>>{outlog} 2>>{errlog} )
+  }}{redirects} )
   dpd_task_done $? {finish_tag} {fail_file} {errlog_rel}
 fi{background}
 {wait_time}"""
@@ -89,13 +89,12 @@ def task_blocks(resources: Resources, tasks: Sequence[Task]) -> str:
                 index=index,
                 task_work_path=task_dir.replace("\n", " "),
                 throttle="dpd_throttle\n" if parallel else "",
-                finish_tag=shlex.quote(task.finish_tag),
-                fail_file=shlex.quote(task.fail_file),
+                finish_tag=task.finish_tag,  # a hash and a suffix: nothing to quote
+                fail_file=task.fail_file,
                 task_dir=shlex.quote(task_dir),
                 cuda=cuda_devices(resources, index),
                 command=task.command,
-                outlog=shlex.quote(task.outlog) if task.outlog else "/dev/null",
-                errlog=shlex.quote(task.errlog) if task.errlog else "/dev/null",
+                redirects=_redirects(task),
                 errlog_rel=shlex.quote(_join(task_dir, task.errlog)) if task.errlog else "''",
                 background=" &" if parallel else "",
                 wait_time=f"sleep {resources.wait_time}\n" if resources.wait_time else "",
@@ -114,7 +113,7 @@ def cuda_devices(resources: Resources, index: int) -> str:
 def wait_and_check(tasks: Sequence[Task]) -> str:
     """Wait for the tasks started above; ``dpd_failed=1`` unless each of ``tasks`` left its finished tag."""
     lines = ["wait", 'cd "$REMOTE_ROOT" || exit 1', "dpd_failed=0"]
-    lines += [f"[ -f {shlex.quote(task.finish_tag)} ] || dpd_failed=1" for task in tasks]
+    lines += [f"[ -f {task.finish_tag} ] || dpd_failed=1" for task in tasks]
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +127,7 @@ def finish(job: Job, check_all: bool = False) -> str:
     tag = shlex.quote(job.finish_tag)
     if check_all:
         lines = ["dpd_all=1"]
-        lines += [f"[ -f {shlex.quote(task.finish_tag)} ] || dpd_all=0" for task in job.job_task_list]
+        lines += [f"[ -f {task.finish_tag} ] || dpd_all=0" for task in job.job_task_list]
         lines.append(f'if [ "$dpd_all" -eq 1 ]; then : > {tag}; fi')
     else:
         lines = [f'if [ "$dpd_failed" -eq 0 ]; then : > {tag}; fi']
@@ -150,6 +149,12 @@ def read_header_template(path: str, resources: Resources) -> str:
         return text.format(**resources.serialize())
     except (KeyError, IndexError, ValueError) as err:
         raise ConfigError(f"header template {path}: cannot fill {err} from the resources") from None
+
+
+def _redirects(task: Task) -> str:
+    """Append stdout/stderr to the task's outlog/errlog; an unset one stays the job's own, as published."""
+    text = f" 1>>{shlex.quote(task.outlog)}" if task.outlog else ""
+    return text + (f" 2>>{shlex.quote(task.errlog)}" if task.errlog else "")
 
 
 def _join(directory: str, name: str) -> str:

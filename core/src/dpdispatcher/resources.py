@@ -44,7 +44,8 @@ class Resources:
         self.queue_name = queue_name
         self.group_size = group_size
         self.custom_flags = list(custom_flags or [])
-        self.strategy = {**DEFAULT_STRATEGY, **(strategy or {})}
+        # the user's keys first, then the defaults they left out: the published package's order
+        self.strategy = {**(strategy or {}), **{k: v for k, v in DEFAULT_STRATEGY.items() if k not in (strategy or {})}}
         self.para_deg = para_deg
         self.module_unload_list = list(module_unload_list or [])
         self.module_purge = module_purge
@@ -54,6 +55,7 @@ class Resources:
         self.prepend_script = list(prepend_script or [])
         self.append_script = list(append_script or [])
         self.wait_time = wait_time
+        #: the batch type the config named for its kwargs schema; not serialized (the machine's decides), as published
         self.batch_type = batch_type
         # the published package accepted unknown keyword arguments as kwargs
         self.kwargs = {**(kwargs or {}), **extra}
@@ -107,7 +109,8 @@ class Resources:
         return isinstance(other, Resources) and self.serialize() == other.serialize()
 
     def serialize(self) -> dict[str, Any]:
-        data = {
+        """The published package's form, key for key and in its order."""
+        return {
             "number_node": self.number_node,
             "cpu_per_node": self.cpu_per_node,
             "gpu_per_node": self.gpu_per_node,
@@ -116,8 +119,8 @@ class Resources:
             "custom_flags": self.custom_flags,
             "strategy": self.strategy,
             "para_deg": self.para_deg,
-            "module_unload_list": self.module_unload_list,
             "module_purge": self.module_purge,
+            "module_unload_list": self.module_unload_list,
             "module_list": self.module_list,
             "source_list": self.source_list,
             "envs": self.envs,
@@ -126,9 +129,6 @@ class Resources:
             "wait_time": self.wait_time,
             "kwargs": self.kwargs,
         }
-        if self.batch_type is not None:
-            data["batch_type"] = self.batch_type
-        return data
 
     @classmethod
     def deserialize(cls, resources_dict: dict[str, Any]) -> Resources:

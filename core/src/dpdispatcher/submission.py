@@ -685,10 +685,13 @@ class Submission:
         )
 
     def _silent_job_outputs(self, failed_jobs: list[Job], fail_files: set[str]) -> list[str]:
-        """The tail of the job's own output, for jobs none of whose tasks reported: their script failed first
-        (a syntax error in a command, a module that does not load) or the scheduler ended them."""
+        """The tail of the job's own output, for jobs none of whose tasks reported an errlog: their script failed
+        first (a syntax error in a command, a module that does not load), the scheduler ended them, or the failed
+        tasks have no errlog (their stderr went to the job's output)."""
         machine = self._machine()
-        silent = [job for job in failed_jobs if not any(t.fail_file in fail_files for t in job.job_task_list)]
+        silent = [
+            job for job in failed_jobs if not any(t.fail_file in fail_files and t.errlog for t in job.job_task_list)
+        ]
         outputs = {name: job for job in silent for name in machine.output_files(job)}
         lines = []
         for name in sorted(machine.context.files_exist(list(outputs))):
@@ -715,8 +718,12 @@ class Submission:
             lines.append(f"  ran in {os.path.join(context.remote_root, task.task_work_path)}")
             if fail_file in present:
                 report = context.read_file(fail_file).splitlines()
-                lines.append(f"  {report[0] if report else 'failed'}; last lines of {task.errlog}:")
-                lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
+                exit_code = report[0] if report else "failed"
+                if task.errlog:
+                    lines.append(f"  {exit_code}; last lines of {task.errlog}:")
+                    lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
+                else:
+                    lines.append(f"  {exit_code} (no errlog: its stderr went to the job's output)")
             else:
                 lines.append("  the task did not report back (its job was killed or ended first)")
         lines += self._silent_job_outputs(failed_jobs, present)

@@ -10,14 +10,29 @@ from typing import Any
 from dpdispatcher.arginfo import check_and_normalize, quick_check, task_args
 from dpdispatcher.records import load_config_file
 
+#: one encoder for every task hash (``json.dumps(..., sort_keys=True)`` builds a new one per call)
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True)
+
 
 class Task:
     """A command run in ``task_work_path`` (relative to the submission's work base).
 
     ``forward_files`` are uploaded into the task directory before it runs and
     ``backward_files`` brought back after; globs and directories are allowed.
-    ``outlog``/``errlog`` receive stdout/stderr (``None`` discards them).
+    ``outlog``/``errlog`` receive stdout/stderr (``None``: not redirected, they go to the job's own output).
     """
+
+    # a submission may hold a million tasks: no per-instance __dict__
+    __slots__ = (
+        "backward_files",
+        "command",
+        "errlog",
+        "forward_files",
+        "outlog",
+        "task_hash",
+        "task_name",
+        "task_work_path",
+    )
 
     def __init__(
         self,
@@ -37,8 +52,9 @@ class Task:
         self.errlog = errlog
         #: the scheduler's name for a job of this one task (see :meth:`Job.get_scheduler_name`)
         self.task_name = task_name
-        quick_check(task_args, self.serialize(), "task", self._looks_valid())
-        self.task_hash = self.get_hash()
+        data = self.serialize()
+        quick_check(task_args, data, "task", self._looks_valid())
+        self.task_hash = _hash(data)
 
     def _looks_valid(self) -> bool:
         """The config loader's checks, without its cost (a submission builds many tasks)."""
@@ -69,7 +85,7 @@ class Task:
         return f"{self.task_hash}_task_fail"
 
     def get_hash(self) -> str:
-        return hashlib.sha1(json.dumps(self.serialize(), sort_keys=True).encode()).hexdigest()
+        return _hash(self.serialize())
 
     def serialize(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -101,3 +117,7 @@ class Task:
     @staticmethod
     def arginfo() -> Any:
         return task_args()
+
+
+def _hash(serialized: dict[str, Any]) -> str:
+    return hashlib.sha1(_HASH_ENCODER.encode(serialized).encode()).hexdigest()
