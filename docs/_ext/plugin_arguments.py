@@ -3,10 +3,12 @@
 ``dargs.sphinx``'s ``dargs`` directive renders whole schemas with anchors (the argument reference);
 a plugin page shows only what its plugin adds, without anchors, so that nothing is defined twice:
 
-.. plugin-arguments:: Slurm
+.. plugin-arguments:: batch_type Slurm
+.. plugin-arguments:: context_type SSHContext
 
-The name is looked up as ``dpdisp`` does (any case; a context with or without ``Context``), so a
-page naming a batch type or context that is not installed fails the build.
+The kind is explicit because a batch type and a context may share a name (``DpCloudServer``). The
+name is looked up as ``dpdisp`` does (any case; a context with or without ``Context``), so a page
+naming a batch type or context that is not installed fails the build.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ def _none(label: str) -> list[str]:
     return [f"``{label}``: nothing added.", ""]
 
 
-def plugin_arguments(name: str) -> list[str]:
-    """RST text listing the machine and resources arguments the batch type or context ``name`` adds."""
+def plugin_arguments(kind: str, name: str) -> list[str]:
+    """RST text listing the arguments the batch type (``kind`` batch_type) or context (context_type) adds."""
     registry = get_registry()
-    if registry.contexts.key(name) in registry.contexts.entries:
-        context = registry.context_class(name)
+    if kind == "context_type":
+        context = registry.context_class(name)  # raises, naming what is installed
         label = f"machine[context_type={context.__name__}]"
         return _rendered(context.machine_subfields(), label) or _none(label)
-    machine = registry.machine_class(name)  # raises, naming what is installed
+    if kind != "batch_type":
+        raise ValueError(f"the first argument is batch_type or context_type, not {kind!r}")
+    machine = registry.machine_class(name)
     lines = []
     # the argument paths of the reference (and of error messages): machine has two variants, resources one
     for label, arguments in (
@@ -50,15 +54,16 @@ def plugin_arguments(name: str) -> list[str]:
 
 
 class PluginArguments(SphinxDirective):
-    required_arguments = 1
+    required_arguments = 2
     has_content = False
 
     def run(self) -> list[Any]:
+        kind, name = self.arguments
         try:
-            text = plugin_arguments(self.arguments[0])
-        except DispatcherError as err:  # an unknown name: the build fails with the registry's message
-            raise self.error(f"plugin-arguments {self.arguments[0]}: {err}") from err
-        self.state_machine.insert_input(text, f"plugin-arguments:{self.arguments[0]}")
+            text = plugin_arguments(kind, name)
+        except (DispatcherError, ValueError) as err:  # the build fails with the registry's message
+            raise self.error(f"plugin-arguments {kind} {name}: {err}") from err
+        self.state_machine.insert_input(text, f"plugin-arguments:{kind}:{name}")
         return []
 
 
