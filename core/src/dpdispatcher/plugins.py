@@ -58,6 +58,12 @@ SHIPPED = (
     Shipped("dpdispatcher-lsf", "plugins/lsf", machines=("LSF", "LSFJobArray")),
     Shipped("dpdispatcher-fugaku", "plugins/fugaku", machines=("Fugaku",)),
     Shipped("dpdispatcher-jh-unischeduler", "plugins/jh_unischeduler", machines=("JH_UniScheduler",)),
+    Shipped(
+        "dpdispatcher-dpcloudserver",
+        "plugins/dpcloudserver",
+        machines=("DpCloudServer", "Bohrium", "Lebesgue"),
+        contexts=("DpCloudServerContext", "BohriumContext", "LebesgueContext"),
+    ),
 )
 
 #: The only distributions loaded when third-party plugins are disabled.
