@@ -12,7 +12,7 @@ project = "DPDispatcher"
 author = "DPDispatcher contributors"
 copyright = "DPDispatcher contributors"
 
-extensions = ["myst_parser", "dargs.sphinx", "plugin_arguments"]
+extensions = ["myst_parser", "dargs.sphinx", "plugin_arguments", "cli_help"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]
