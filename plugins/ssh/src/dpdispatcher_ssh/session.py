@@ -246,27 +246,43 @@ class SSHSession:
     # -- authentication --------------------------------------------------------
 
     def _load_key(self, path: str, explicit: bool) -> paramiko.PKey | None:
+        """The private key at ``path``, or None for a default key that cannot be used.
+
+        A key that is not encrypted is loaded as it is, whatever passphrase the
+        profile carries (1.1.0 logs in with it too; cryptography would refuse the
+        passphrase); only an encrypted key is decrypted with it.
+        """
         try:
-            # paramiko annotates the password as str, but hands it to cryptography, which wants bytes
-            return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)  # type: ignore[arg-type]
-        except paramiko.PasswordRequiredException:
-            self._encrypted(path, explicit)
-            return None
-        except (paramiko.SSHException, ValueError, TypeError) as err:
-            # paramiko 4+ raises TypeError "Key is password-protected, but password was not provided."
-            if not self._passphrase and "password" in str(err).lower():
-                self._encrypted(path, explicit)
-                return None
-            if explicit:
-                hint = " (wrong passphrase?)" if self._passphrase else ""
-                raise SSHAuthenticationError(
-                    f"cannot load the key {path}{hint}: {type(err).__name__}: {_scrub(str(err), self._secrets())}"
-                ) from None
-            logger.debug("skipping unreadable key %s: %s", path, type(err).__name__)
+            return paramiko.PKey.from_path(path)
         except OSError as err:
             if explicit:
                 raise SSHAuthenticationError(f"cannot read the key {path}: {err.strerror or err}") from None
-        return None
+            return None
+        except (paramiko.SSHException, ValueError, TypeError) as err:
+            if not _says_encrypted(err):
+                if explicit:
+                    raise SSHAuthenticationError(f"cannot load the key {path}: {type(err).__name__}: {err}") from None
+                logger.debug("skipping unreadable key %s: %s", path, type(err).__name__)
+                return None
+        if not self._passphrase:
+            self._encrypted(path, explicit)
+            return None
+        return self._decrypt_key(path, explicit)
+
+    def _decrypt_key(self, path: str, explicit: bool) -> paramiko.PKey | None:
+        try:
+            # paramiko annotates the password as str, but hands it to cryptography, which wants bytes
+            return paramiko.PKey.from_path(path, cast(str, self._passphrase).encode())  # type: ignore[arg-type]
+        except (paramiko.SSHException, ValueError, TypeError) as err:
+            # the library's text ("Incorrect password", "no BEGIN/END delimiters") is left out: it
+            # says nothing more and could quote what it was given
+            if explicit:
+                raise SSHAuthenticationError(
+                    f"cannot decrypt the key {path} with remote_profile/passphrase: wrong passphrase, or a damaged "
+                    f"key file ({type(err).__name__})"
+                ) from None
+            logger.debug("skipping key %s: the passphrase does not decrypt it (%s)", path, type(err).__name__)
+            return None
 
     def _encrypted(self, path: str, explicit: bool) -> None:
         if explicit:
@@ -619,6 +635,19 @@ def _exit_status(channel: paramiko.Channel, deadline: float | None) -> int:
     if not channel.status_event.wait(max(deadline - time.monotonic(), 0.001)):
         raise socket.timeout()
     return channel.exit_status
+
+
+def _says_encrypted(err: BaseException) -> bool:
+    """Whether loading a key without a passphrase failed because the key is encrypted.
+
+    paramiko raises PasswordRequiredException for its own formats; through
+    cryptography it is a TypeError ("Key is password-protected, but password was
+    not provided." for OpenSSH keys, "Password was not given but private key is
+    encrypted" for PEM ones).
+    """
+    return isinstance(err, paramiko.PasswordRequiredException) or (
+        isinstance(err, TypeError) and "password" in str(err).lower()
+    )
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
