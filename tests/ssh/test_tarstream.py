@@ -189,9 +189,11 @@ def test_empty_stream_extracts_nothing(tmp_path):
     assert safe_extract(io.BytesIO(b""), str(tmp_path / "d")) == []
 
 
-def test_remote_root_must_be_absolute():
-    with pytest.raises(ConfigError, match="absolute"):
-        SSHContext(local_root=".", remote_root="work/dir", remote_profile={"hostname": "h"})
+def test_a_relative_remote_root_is_never_used_as_it_is():
+    """It names a place under the login directory: resolved there on connecting (tests/ssh/test_ssh_compat.py)."""
+    context = SSHContext(local_root=".", remote_root="work/dir", remote_profile={"hostname": "h"})
+    assert context.init_remote_root == "work/dir"
+    assert context.remote_root == ""
 
 
 def test_host_key_policy_names():

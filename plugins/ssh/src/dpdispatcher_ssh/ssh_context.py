@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import shlex
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from dargs import Argument
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher_ssh.hostkeys import normalize_policy
+from dpdispatcher_ssh.remote_root import needs_remote_lookup, resolve_on_remote, split_anchor
 from dpdispatcher_ssh.session import ExecResult, SSHSession
 from dpdispatcher_ssh.tarstream import Entry, OutsideRootError, Readable, human_size, safe_extract, write_tar
 
@@ -96,14 +98,16 @@ class SSHContext(BaseContext):
         **kwargs: Any,
     ) -> None:
         super().__init__(local_root, remote_root, remote_profile)
-        if remote_root is not None and not posixpath.isabs(str(remote_root)):
-            raise ConfigError(
-                f"machine/remote_root must be an absolute path on the remote host for SSHContext (got {remote_root!r}); "
-                "e.g. /home/me/dpdispatcher_work or /scratch/me/work"
-            )
-        if self.init_remote_root:
-            self.init_remote_root = posixpath.normpath(self.init_remote_root)
-            self.remote_root = self.init_remote_root
+        #: the absolute remote root; a relative or ``~`` one is resolved on the remote host when first needed
+        self._base: str | None = None
+        self._base_lock = threading.Lock()
+        if self.init_remote_root is not None:
+            if needs_remote_lookup(self.init_remote_root):
+                split_anchor(self.init_remote_root)  # a bad ~user is refused before connecting
+                self.remote_root = ""
+            else:
+                self.init_remote_root = posixpath.normpath(self.init_remote_root)
+                self._base = self.remote_root = self.init_remote_root
         profile = self.remote_profile
         self.tar_compress = bool(profile.get("tar_compress", False))
         self.session = _make_session(profile)
@@ -222,7 +226,7 @@ class SSHContext(BaseContext):
         return {k: v for k, v in self.remote_profile.items() if k not in self.secret_keys}
 
     def __repr__(self) -> str:
-        return f"SSHContext({self.session.where}, remote_root={self.remote_root!r})"
+        return f"SSHContext({self.session.where}, remote_root={self.remote_root or self.init_remote_root!r})"
 
     @property
     def ssh(self) -> SSHSession:
@@ -230,9 +234,28 @@ class SSHContext(BaseContext):
 
     # -- commands ------------------------------------------------------------------
 
+    def _base_root(self) -> str:
+        """The absolute remote root that job roots go under.
+
+        ``machine/remote_root`` as configured when it is absolute; otherwise resolved on
+        the remote host on the first connection (:func:`~dpdispatcher_ssh.remote_root.resolve_on_remote`) and
+        kept for the life of the context, reconnections included. The configured text
+        stays in ``init_remote_root``: it is part of the submission's identity.
+        """
+        with self._base_lock:
+            if self._base is None:
+                if self.init_remote_root is None:
+                    raise ConfigError("machine/remote_root is required for SSHContext")
+                self._base = resolve_on_remote(self.init_remote_root, self.session)
+                logger.info("remote_root %r is %s on %s", self.init_remote_root, self._base, self.session.where)
+            return self._base
+
+    def _job_root(self, submission_hash: str) -> str:
+        return posixpath.join(self._base_root(), submission_hash)
+
     def _root(self) -> str:
-        if not self.remote_root:
-            raise ConfigError("machine/remote_root is required for SSHContext")
+        if not self.remote_root:  # not bound to a submission yet: commands run in the remote root itself
+            self.remote_root = self._base_root()
         return self.remote_root
 
     def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
@@ -285,12 +308,8 @@ class SSHContext(BaseContext):
 
     def clean(self, generated: Collection[str] = ()) -> None:
         """Remove the job root of the bound submission (and nothing above it)."""
-        root = self.remote_root
-        if (
-            not root
-            or not self.init_remote_root
-            or posixpath.normpath(root) in ("/", posixpath.normpath(self.init_remote_root))
-        ):
+        root, base = self.remote_root, self._base
+        if not root or base is None or posixpath.normpath(root) in ("/", base):
             return  # only a bound submission's own directory is ever removed
         self._checked(f"rm -rf -- {shlex.quote(root)}", "cleaning the remote root")
 
