@@ -58,5 +58,5 @@ def machine_dict(tmp_path: Path, **profile: Any) -> dict[str, Any]:
 
 
 def cloud_machine(tmp_path: Path, **profile: Any) -> Machine:
-    (tmp_path / "local").mkdir(exist_ok=True)
+    (tmp_path / "local").mkdir(parents=True, exist_ok=True)
     return Machine.load_from_dict(machine_dict(tmp_path, **profile))

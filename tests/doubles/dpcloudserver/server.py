@@ -72,7 +72,7 @@ class CloudDouble:
     @contextmanager
     def started(cls, state: Path, email: str, password: str) -> Iterator[CloudDouble]:
         double = cls(state, email, password)
-        thread = threading.Thread(target=double.server.serve_forever, name="cloud-double", daemon=True)
+        thread = threading.Thread(target=double.server.serve_forever, args=(0.05,), name="cloud-double", daemon=True)
         thread.start()
         try:
             yield double
