@@ -10,7 +10,7 @@ from typing import Any
 from dpdispatcher.arginfo import STRICT_ENV
 from dpdispatcher.errors import ConfigError
 from dpdispatcher.machine import Machine
-from dpdispatcher.records import load_config_file
+from dpdispatcher.refs import load_config_with_refs
 from dpdispatcher.resources import Resources
 from dpdispatcher.submission import Submission
 from dpdispatcher.task import Task
@@ -41,14 +41,20 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON line")
     parser.add_argument(
+        "--allow-ref",
+        action="store_true",
+        help="load the files that `$ref` entries name (off by default: a config could pull in any file)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="a key no argument knows is an error (default: a warning, ignored)"
     )
     parser.set_defaults(run=run)
 
 
-def load_submission(path: str) -> Submission:
-    """Build a Submission from the manual's submission file; relative roots are relative to the file."""
-    data = load_config_file(path)
+def load_submission(path: str, allow_ref: bool = False) -> Submission:
+    """Build a Submission from the manual's submission file; relative roots and ``$ref`` names
+    (loaded only with ``allow_ref``) are relative to the file."""
+    data = load_config_with_refs(path, allow_ref)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the submission must be a JSON object")
     unknown = set(data) - SUBMISSION_KEYS
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    submission = load_submission(args.file)
+    submission = load_submission(args.file, allow_ref=args.allow_ref)
     result = submission.run_submission(
         dry_run=args.dry_run,
         exit_on_submit=args.exit_on_submit,
