@@ -5,13 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dpdispatcher.cli import completion_cmd, doc_cmd, plugins_cmd, submission_cmd, submissions_cmd, submit_cmd
+from dpdispatcher.cli import (
+    completion_cmd,
+    doc_cmd,
+    plugins_cmd,
+    run_cmd,
+    submission_cmd,
+    submissions_cmd,
+    submit_cmd,
+)
 from dpdispatcher.cli.common_options import add_everywhere, applied
 from dpdispatcher.cli.pipes import EXIT_STATUS, silence_stdout, stdout_reader_gone
 from dpdispatcher.cli.version import VersionAction
 from dpdispatcher.errors import DispatcherError
 
-COMMANDS = (plugins_cmd, submit_cmd, submission_cmd, submissions_cmd, doc_cmd, completion_cmd)
+COMMANDS = (plugins_cmd, submit_cmd, run_cmd, submission_cmd, submissions_cmd, doc_cmd, completion_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
