@@ -168,7 +168,8 @@ task_work_path = "bad"
     )
     assert main(["run", str(script)]) == 1
     err = capsys.readouterr().err
-    assert "bad" in err and "the script failed on purpose" in err
+    assert f"task directory {tmp_path / 'wb' / 'bad'} (command: python " in err
+    assert "exit code 1" in err and "the script failed on purpose" in err
 
 
 def test_no_metadata_is_an_error(tmp_path, capsys):
