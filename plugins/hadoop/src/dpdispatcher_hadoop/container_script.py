@@ -45,10 +45,10 @@ dpd_put_back() {
   if [ "$dpd_staged" -eq 1 ]; then
     { dpd_task_dirs; dpd_tags; } | dpd_existing > .dpd_members
     tar -czf {result} -T .dpd_members && hadoop fs -put -f {result} "$DPD_HDFS_ROOT/{result}" || dpd_rc=1
-    dpd_tags | dpd_existing > .dpd_tags
-    [ ! -s .dpd_tags ] || xargs -d '\\n' sh -c 'hadoop fs -put -f "$@" "$0"' "$DPD_HDFS_ROOT/" < .dpd_tags || dpd_rc=1
   fi
-  hadoop fs -put -f {output} "$DPD_HDFS_ROOT/{output}" || dpd_rc=1
+  # the tasks' tags and fail files and the job's output: one put (split by xargs only when very many)
+  { if [ "$dpd_staged" -eq 1 ]; then dpd_tags | dpd_existing; fi; echo {output}; } > .dpd_tags
+  xargs -d '\n' sh -c 'hadoop fs -put -f "$@" "$0"' "$DPD_HDFS_ROOT/" < .dpd_tags || dpd_rc=1
   if [ "$dpd_rc" -eq 0 ] && [ -e {job_tag} ]; then
     hadoop fs -put -f {job_tag} "$DPD_HDFS_ROOT/{job_tag}" || dpd_rc=1
   fi
@@ -57,8 +57,9 @@ dpd_put_back() {
 dpd_staged=0
 trap dpd_put_back EXIT
 dpd_fetch {upload} || { echo "could not fetch the inputs {upload} from $DPD_HDFS_ROOT" >&2; exit 1; }
-if hadoop fs -test -e "$DPD_HDFS_ROOT/{result}"; then
-  dpd_fetch {result} || { echo "could not fetch {result}, the results of the job's previous attempt" >&2; exit 1; }
+# a retried job starts from its previous attempt's results (its finished tasks keep their tags)
+if ! dpd_fetch {result} 2>.dpd_fetch_err && ! grep -q 'No such file or directory' .dpd_fetch_err; then
+  cat .dpd_fetch_err >&2; echo "could not fetch {result}, the results of the job's previous attempt" >&2; exit 1
 fi
 dpd_staged=1
 """
