@@ -58,6 +58,7 @@ SHIPPED = (
     Shipped("dpdispatcher-lsf", "plugins/lsf", machines=("LSF", "LSFJobArray")),
     Shipped("dpdispatcher-fugaku", "plugins/fugaku", machines=("Fugaku",)),
     Shipped("dpdispatcher-jh-unischeduler", "plugins/jh_unischeduler", machines=("JH_UniScheduler",)),
+    Shipped("dpdispatcher-hadoop", "plugins/hadoop", machines=("DistributedShell",), contexts=("HDFSContext",)),
     Shipped(
         "dpdispatcher-dpcloudserver",
         "plugins/dpcloudserver",
