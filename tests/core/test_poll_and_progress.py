@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from dpdispatcher.poll import PollSchedule
+from dpdispatcher.poll import TAG_INTERVAL, TAG_SHARE, PollClock, PollSchedule
 from dpdispatcher.progress import Progress
 
 
@@ -41,3 +41,20 @@ def test_progress_is_silent_in_logs_and_ci(monkeypatch):
     term = FakeTerminal()
     Progress(term).update(1, 2, 3, 0)
     assert term.getvalue() == ""
+
+
+def test_the_clock_asks_the_scheduler_on_its_schedule_and_looks_at_tags_between(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("dpdispatcher.poll.time.monotonic", lambda: now[0])
+    clock = PollClock(check_interval=60)
+    assert clock.scheduler_due()  # the first poll asks the scheduler
+    for _ in range(30):
+        clock.queried()
+    assert not clock.scheduler_due()
+    assert clock.next_wait() == TAG_INTERVAL  # the scheduler is 60 s away; the tags are looked at before
+    clock.tags_looked_at(1.0)  # a slow look (many jobs, a slow link): looks become rarer
+    assert clock.next_wait() == 1.0 / TAG_SHARE
+    now[0] += 60
+    assert clock.scheduler_due()
+    clock.reset()  # after a submission the scheduler is asked again soon
+    assert clock.next_wait() <= 0.1

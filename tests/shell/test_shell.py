@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,24 @@ def test_resources_group_size_validation():
     with pytest.raises(Exception) as err:
         Resources.load_from_dict({"group_size": -1})
     assert "group_size" in str(err.value)
+
+
+def test_a_tagged_job_is_finished_though_the_scheduler_still_lists_it(tmp_path):
+    """The finished tag is the script's last act: the run ends on it, without waiting for the next scheduler query
+    (check_interval is an hour here and the scheduler never says finished)."""
+    machine = local_machine(tmp_path)
+    queries = []
+
+    def lagging_scheduler(jobs):
+        queries.append(len(jobs))
+        return [JobStatus.running for _ in jobs]
+
+    machine.check_statuses = lagging_scheduler
+    submission = copy_submission(machine, n=2, group_size=1, command="sleep 1; cp in.txt out.txt")
+    run = threading.Thread(target=submission.run_submission, kwargs={"check_interval": 3600}, daemon=True)
+    run.start()
+    run.join(timeout=120)
+    assert not run.is_alive(), "the run waited for the scheduler instead of the tags"
+    assert [job.job_state for job in submission.belonging_jobs] == [JobStatus.finished] * 2
+    assert sorted(p.read_text() for p in (tmp_path / "local" / "wb").glob("t*/out.txt")) == ["0\n", "1\n"]
+    assert len(queries) < 20  # the backed-off schedule, not one query per look at the tags

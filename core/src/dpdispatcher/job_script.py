@@ -118,20 +118,24 @@ def wait_and_check(tasks: Sequence[Task]) -> str:
 
 
 def finish(job: Job, check_all: bool = False) -> str:
-    """Leave the job's finished tag, run the resources' append_script, exit with ``dpd_failed``.
+    """Run the resources' append_script, leave the job's finished tag, exit with ``dpd_failed``.
+
+    The tag is the last act: the driver takes a tagged job as finished without asking the
+    scheduler, so everything the job writes must be written before it.
 
     Without ``check_all`` the tag follows ``dpd_failed`` (every task of the job ran
     here); with it, the tag needs the finished tag of every task of the job (an array
     element ran only some of them).
     """
     tag = shlex.quote(job.finish_tag)
+    lines = list(job.resources.append_script)
     if check_all:
-        lines = ["dpd_all=1"]
+        lines.append('cd "$REMOTE_ROOT" || exit 1')
+        lines.append("dpd_all=1")
         lines += [f"[ -f {task.finish_tag} ] || dpd_all=0" for task in job.job_task_list]
         lines.append(f'if [ "$dpd_all" -eq 1 ]; then : > {tag}; fi')
     else:
-        lines = [f'if [ "$dpd_failed" -eq 0 ]; then : > {tag}; fi']
-    lines += job.resources.append_script
+        lines += ['cd "$REMOTE_ROOT" || exit 1', f'if [ "$dpd_failed" -eq 0 ]; then : > {tag}; fi']
     lines.append('exit "$dpd_failed"')
     return "\n".join(lines) + "\n"
 

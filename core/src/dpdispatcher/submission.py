@@ -32,7 +32,7 @@ from dpdispatcher.job import ACTIVE_STATES, Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
 from dpdispatcher.paths import expand_local, safe_join
-from dpdispatcher.poll import PollSchedule
+from dpdispatcher.poll import PollClock
 from dpdispatcher.progress import Progress
 from dpdispatcher.records import atomic_write_text, load_config_file, record_path
 from dpdispatcher.resources import Resources
@@ -537,14 +537,18 @@ class Submission:
                 job.register_job_id(job_id)
 
     def _wait_until_done(self, check_interval: float, progress: Progress) -> None:
-        schedule = PollSchedule(check_interval)
+        clock = PollClock(check_interval)
         while True:
-            self.update_submission_state()
+            if clock.scheduler_due():
+                self.update_submission_state()
+                clock.queried()
+            else:
+                self._finish_tagged(clock)
             self._stream_results()
             # The record must know every job id; states alone are re-queried on recovery.
             if self._submit_pending():
                 self.submission_to_json()
-                schedule.reset()
+                clock.reset()
             self._show(progress)
             if self._lock is not None:
                 self._lock.heartbeat()
@@ -556,7 +560,7 @@ class Submission:
             if self._few_enough_unfinished(active):
                 self._machine().kill_jobs(active)
                 return
-            self._machine().wait(active, schedule.next())
+            self._machine().wait(active, clock.next_wait())
 
     def _gave_up(self) -> list[Job]:
         retries = self._machine().retry_count
@@ -584,11 +588,32 @@ class Submission:
         states = self._machine().check_statuses(active)
         changed = False
         for job, state in zip(active, states):
-            if state != job.job_state:
-                plugins.hook().job_state_changed(job=job, old_state=job.job_state, new_state=state)
-                job.job_state = state
-                changed = True
+            changed |= self._set_state(job, state)
         return changed
+
+    def _finish_tagged(self, clock: PollClock) -> None:
+        """Active jobs whose finished tag appeared are finished, without asking the scheduler.
+
+        The tag is the job script's last act (see :func:`dpdispatcher.job_script.finish`), so its
+        results are complete once it exists.
+        """
+        active = [job for job in self.belonging_jobs if job.job_state in ACTIVE_STATES]
+        if not active:
+            return
+        start = time.monotonic()
+        tagged = self._machine().finished_by_tag(active)
+        clock.tags_looked_at(time.monotonic() - start)
+        for job in active:
+            if job.job_hash in tagged:
+                self._set_state(job, JobStatus.finished)
+
+    @staticmethod
+    def _set_state(job: Job, state: JobStatus) -> bool:
+        if state == job.job_state:
+            return False
+        plugins.hook().job_state_changed(job=job, old_state=job.job_state, new_state=state)
+        job.job_state = state
+        return True
 
     def _jobs_to_submit(self) -> list[Job]:
         retries = self._machine().retry_count
