@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dpdispatcher import Resources
 from dpdispatcher.cli import main
 from dpdispatcher.errors import ConfigError
 from dpdispatcher.refs import MAX_REFS, load_config_with_refs, resolve_refs
@@ -193,3 +194,9 @@ def test_resolving_leaves_the_data_as_it_was(tmp_path):
 def test_a_file_without_refs_needs_no_permission(tmp_path):
     data = {"work_base": ".", "machine": {"remote_profile": {"port": 22}}, "task_list": [{"x": [1, {"y": None}]}]}
     assert load_config_with_refs(write_json(tmp_path / "s.json", data)) == data
+
+
+def test_a_ref_left_in_a_dict_given_to_a_loader_is_a_config_error_naming_the_way_out():
+    """1.1.0 raises dargs' ValueError (a traceback); the loaders here give one line saying how to resolve it."""
+    with pytest.raises(ConfigError, match=r"invalid resources: it holds a `\$ref`.*--allow-ref"):
+        Resources.load_from_dict({"group_size": 1, "envs": {"$ref": "envs.json"}})

@@ -395,6 +395,14 @@ def check_and_normalize(argument: Argument, data: Any, what: str) -> dict[str, A
         _check_ignoring_unknown_keys(argument, normalized, what)
     except (ArgumentKeyError, ArgumentTypeError, ArgumentValueError) as err:
         raise ConfigError(f"invalid {what}: {_argument_path(what, err)}: {(err.message or '').strip()}") from None
+    except ValueError as err:
+        if "$ref" not in str(err):
+            raise
+        # dargs refuses a {"$ref": file} it was not allowed to load
+        raise ConfigError(
+            f"invalid {what}: it holds a `$ref`; resolve it first with dpdispatcher.refs.resolve_refs "
+            "(dpdisp submit/run --allow-ref) if you trust the file it names"
+        ) from None
     for key, value in (normalized.get("kwargs") or {}).items() if what == "resources" else ():
         if not one_line(value):  # a batch type's kwargs reach its header
             raise ConfigError(f"invalid {what}: {what}/kwargs/{key}: {ONE_LINE}")
