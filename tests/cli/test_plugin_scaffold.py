@@ -9,7 +9,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the core depends on tomli before 3.11
+    import tomli as tomllib
 
 from dpdispatcher.cli import main
 from dpdispatcher.scaffold import PluginNames
