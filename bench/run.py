@@ -91,6 +91,8 @@ def venv_of(python: str) -> str:
 def delegated_options(args: argparse.Namespace) -> list[str]:
     """The common options in the dialect of the suite's script."""
     suite, published, python = args.suite, args.published, args.published_python
+    if published is None and python:
+        published = True  # naming the interpreter asks for it
     options: list[str] = []
     if suite in ("local", "slurm"):
         if published:
