@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from typing import Any
 
-from dpdispatcher.arginfo import STRICT_ENV
-from dpdispatcher.errors import ConfigError
+from dpdispatcher.arginfo import STRICT_ENV, strict_mode
+from dpdispatcher.errors import ConfigError, DispatcherError
 from dpdispatcher.machine import Machine
+from dpdispatcher.plugins import get_registry
 from dpdispatcher.refs import load_config_with_refs
 from dpdispatcher.resources import Resources
 from dpdispatcher.submission import Submission
 from dpdispatcher.task import Task
+
+logger = logging.getLogger(__name__)
 
 SUBMISSION_KEYS = {
     "work_base",
@@ -51,6 +55,26 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _roots_relative_to(base_dir: str, machine: Any) -> Any:
+    """The machine config with a relative local_root, and a relative remote_root on this machine, made
+    relative to the submission file (a relative SSH remote_root is the remote side's business)."""
+    if not isinstance(machine, dict):
+        return machine  # the loader says what is wrong
+    machine = dict(machine)
+    machine["local_root"] = os.path.join(base_dir, machine.get("local_root") or ".")
+    remote_root = machine.get("remote_root")
+    if isinstance(remote_root, str) and remote_root and not os.path.isabs(remote_root) and _local(machine):
+        machine["remote_root"] = os.path.join(base_dir, remote_root)
+    return machine
+
+
+def _local(machine: dict[str, Any]) -> bool:
+    try:
+        return bool(get_registry().context_class(str(machine.get("context_type"))).is_local)
+    except DispatcherError:
+        return False  # an unknown context: the loader names it
+
+
 def load_submission(path: str, allow_ref: bool = False) -> Submission:
     """Build a Submission from the manual's submission file; relative roots and ``$ref`` names
     (loaded only with ``allow_ref``) are relative to the file."""
@@ -59,16 +83,16 @@ def load_submission(path: str, allow_ref: bool = False) -> Submission:
         raise ConfigError(f"{path}: the submission must be a JSON object")
     unknown = set(data) - SUBMISSION_KEYS
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; expected {sorted(SUBMISSION_KEYS)}")
+        message = f"{path}: unknown key(s) {sorted(unknown)}; expected {sorted(SUBMISSION_KEYS)}"
+        if strict_mode():
+            raise ConfigError(message)
+        logger.warning("%s; ignored (set %s=1 or use --strict to make it an error)", message, STRICT_ENV)
     for key in ("work_base", "machine", "resources", "task_list"):
         if key not in data:
             raise ConfigError(f"{path}: missing key {key!r}")
     if not isinstance(data["task_list"], list):
         raise ConfigError(f"{path}: task_list must be a list")
-    machine_dict = dict(data["machine"])
-    base_dir = os.path.dirname(os.path.abspath(path))
-    machine_dict["local_root"] = os.path.join(base_dir, machine_dict.get("local_root") or ".")
-    machine = Machine.load_from_dict(machine_dict)
+    machine = Machine.load_from_dict(_roots_relative_to(os.path.dirname(os.path.abspath(path)), data["machine"]))
     resources = Resources.load_from_dict(data["resources"])
     tasks = [Task.load_from_dict(t) for t in data["task_list"]]
     return Submission(
