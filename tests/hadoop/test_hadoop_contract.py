@@ -45,7 +45,7 @@ def hdfs_rm(machine: Machine, names: list[str]) -> None:
 
 
 class TestDistributedShellAgainstTheHadoopDouble(MachineContract):
-    many_jobs = 12
+    many_jobs = 6
     wait_bound = 30
 
     @pytest.fixture
@@ -54,11 +54,11 @@ class TestDistributedShellAgainstTheHadoopDouble(MachineContract):
 
     def _held(self, command: str) -> str:
         """The contract's held task, the HDFS way: it marks ``started`` and waits for ``release`` on HDFS."""
-        polls = int(self.wait_bound * 10)
+        polls = int(self.wait_bound * 3)  # a check every 0.3 s: each one starts a hadoop client
         return (
             'dpd_rel=${PWD#"$REMOTE_ROOT"/}; hadoop fs -mkdir -p "$DPD_HDFS_ROOT/$dpd_rel" && '
             'hadoop fs -touchz "$DPD_HDFS_ROOT/$dpd_rel/started"; i=0; '
-            f'while ! hadoop fs -test -e "$DPD_HDFS_ROOT/release" && [ $i -lt {polls} ]; do sleep 0.1; i=$((i + 1)); '
+            f'while ! hadoop fs -test -e "$DPD_HDFS_ROOT/release" && [ $i -lt {polls} ]; do sleep 0.3; i=$((i + 1)); '
             f"done; {command}"
         )
 
