@@ -34,7 +34,7 @@ from dpdispatcher_hadoop.hdfs_context import HDFSContext, result_archive_name
 logger = logging.getLogger(__name__)
 
 DOC_YARN_PATH = (
-    "The directory holding hadoop-yarn-applications-distributedshell-*.jar "
+    "The directory holding ``hadoop-yarn-applications-distributedshell-*.jar`` "
     "(default: $HADOOP_HOME/share/hadoop/yarn, as Hadoop's distributions lay it out)."
 )
 DOC_IMG_NAME = "A Docker image to run the container in (YARN's Docker runtime); empty: no Docker."
