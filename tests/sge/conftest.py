@@ -55,6 +55,8 @@ def sge_cell() -> Iterator[str]:
     if _qstat_answers(dict(os.environ)):
         yield os.environ["SGE_ROOT"]
         return
+    if os.geteuid() != 0:
+        skip_or_fail("sge", "starting a cell needs root: start-sge.sh installs gridengine-* with apt-get")
     state_dir = Path(tempfile.mkdtemp(prefix="dpd-sge-"))
     env = {
         **os.environ,

@@ -37,6 +37,8 @@ def slurm_cluster():
     if os.environ.get("SLURM_CONF") and _sinfo_answers(dict(os.environ)):
         yield os.environ["SLURM_CONF"]
         return
+    if os.geteuid() != 0:
+        skip_or_fail("slurm", "starting a cluster needs root: start-slurm.sh installs slurm-wlm and munge with apt-get")
     # not under pytest's tmp dirs: those are 0700 and munged wants every parent of its socket searchable
     state_dir = Path(tempfile.mkdtemp(prefix="dpd-slurm-"))
     env = {

@@ -79,7 +79,11 @@ class SSHD:
 def _running(name: str, extra_env: dict[str, str]):
     """A private sshd for the session, stopped and removed afterwards (or a skip/fail if it cannot start)."""
     if os.geteuid() != 0:
-        skip_or_fail("ssh", "start-sshd.sh needs root")
+        skip_or_fail(
+            "ssh",
+            "start-sshd.sh needs root: it installs openssh-server with apt-get, creates the system user dpdtest "
+            "and writes /etc/pam.d/sshd-dpdtotp",
+        )
     if not shutil.which("bash"):
         skip_or_fail("ssh", "bash not found")
     # not under pytest's 0700 tmp dirs: the test user must read its authorized_keys there
