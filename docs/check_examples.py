@@ -1,13 +1,13 @@
 """Load every example config the documentation shows, as dpdispatcher would; exit 1 if one does not load.
 
 Run by ``tox -e docs`` (``python docs/check_examples.py``). The examples are every file under
-``docs/examples/`` and every JSON/YAML file a page shows with ``literalinclude`` (such as
+``examples/configs/`` and every JSON/YAML file a page shows with ``literalinclude`` (such as
 ``examples/getting-started/submission.json``). A file's kind is the word before its extension:
 ``*.machine.json``, ``*.resources.json``, ``*.task.json``, ``*.submission.json`` (or
 ``submission.json``). A resources example names its batch type first (``slurmjobarray.resources.json``)
 so that its ``kwargs`` are checked against that batch type. Unknown keys are errors here
 (``DPDISPATCHER_STRICT=1``): an example must not teach a key dpdispatcher ignores. Every file under
-``docs/examples/`` must be shown by some page, so none is left unchecked or unseen.
+``examples/configs/`` must be shown by some page, so none is left unchecked or unseen.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-EXAMPLES = DOCS / "examples"
+EXAMPLES = DOCS.parent / "examples" / "configs"
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 #: ``literalinclude`` in a MyST fence (```{literalinclude} path) or an RST directive (.. literalinclude:: path)
 INCLUDE = re.compile(r"(?:\{literalinclude\}|literalinclude::)\s+(\S+)")
@@ -81,7 +81,7 @@ def main() -> int:
     examples = {p.resolve() for p in EXAMPLES.rglob("*") if p.suffix in CONFIG_SUFFIXES}
     failures = 0
     for path in sorted(examples - set(shown)):
-        print(f"FAIL {path.relative_to(DOCS)}: no page shows it (literalinclude it, or remove it)")
+        print(f"FAIL {os.path.relpath(path, DOCS)}: no page shows it (literalinclude it, or remove it)")
         failures += 1
     for path in sorted(set(shown) | examples):
         where = os.path.relpath(path, DOCS)
