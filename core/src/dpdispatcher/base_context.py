@@ -6,6 +6,11 @@ machine) and ``remote_root`` (the job root, where jobs run:
 :meth:`BaseContext.bind`; it holds no reference to the submission.
 
 A plugin implements the abstract primitives; everything else is built on them.
+
+As in the published package, ``BaseContext(context_type="SSHContext", ...)`` and
+``BaseContext.load_from_dict({"context_type": ...})`` build the context class the
+plugin registry holds under that name, and every context constructor accepts (and
+ignores) the ``context_type`` keyword.
 """
 
 from __future__ import annotations
@@ -41,7 +46,27 @@ class CommandResult:
         return self
 
 
-class BaseContext(ContextCompat, abc.ABC):
+class _ContextFactory(abc.ABCMeta):
+    """Metaclass of BaseContext: calling ``BaseContext(context_type=...)`` builds the registered class.
+
+    ``context_type`` is taken off the keywords before any constructor sees it, so a
+    plugin's ``__init__`` never has to declare it.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        context_type = kwargs.pop("context_type", None)
+        if cls is BaseContext:
+            return plugins.get_registry().context_class(_required_context_type(context_type))(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+def _required_context_type(context_type: Any) -> str:
+    if not context_type:
+        raise ConfigError("machine/context_type is required (e.g. LocalContext, SSHContext)")
+    return str(context_type)
+
+
+class BaseContext(ContextCompat, metaclass=_ContextFactory):
     """Abstract context. Subclasses are registered through ``register_contexts``."""
 
     #: True where the remote root is on this machine's file system.
@@ -66,12 +91,17 @@ class BaseContext(ContextCompat, abc.ABC):
 
     @classmethod
     def load_from_dict(cls, context_dict: dict[str, Any]) -> BaseContext:
-        """Build the context named by ``context_type`` from a machine dict."""
-        name = context_dict.get("context_type")
-        if not name:
-            raise ConfigError("machine/context_type is required (e.g. LocalContext, SSHContext)")
-        context_cls = plugins.get_registry().context_class(name)
-        context: BaseContext = context_cls(
+        """Build a context from a machine dict.
+
+        On ``BaseContext`` the class is the one registered as ``context_type``, whose own
+        ``load_from_dict`` reads the dict (a plugin may override it to read more keys); on a
+        concrete class (``LocalContext.load_from_dict``) that class is built, as the published
+        package does.
+        """
+        if cls is BaseContext:
+            context_cls = plugins.get_registry().context_class(_required_context_type(context_dict.get("context_type")))
+            return context_cls.load_from_dict(context_dict)
+        context: BaseContext = cls(
             local_root=context_dict.get("local_root"),
             remote_root=context_dict.get("remote_root"),
             remote_profile=context_dict.get("remote_profile") or {},
@@ -120,7 +150,10 @@ class BaseContext(ContextCompat, abc.ABC):
         return self.run(STDIN_SCRIPT, timeout=timeout, stdin=script(lines))
 
     def files_exist(self, fnames: list[str]) -> set[str]:
-        """Which of ``fnames`` (relative to the remote root) exist. Override to ask in one round trip."""
+        """Which of ``fnames`` (files or directories, relative to the remote root) exist.
+
+        Override to ask in one round trip (the default asks :meth:`check_file_exists` once per name).
+        """
         return {f for f in fnames if self.check_file_exists(f)}
 
     def write_files(self, files: dict[str, str]) -> None:

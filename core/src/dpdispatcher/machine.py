@@ -40,6 +40,11 @@ class Machine(MachineCompat, abc.ABC):
     #: what a job id of this scheduler looks like: a POSIX extended regular expression (as bash's ``=~``
     #: reads it, so ``[0-9]``/``[[:alnum:]]``, not ``\d``) that the whole id must match
     job_id_pattern = "[^[:space:]]+"
+    #: submitting through :func:`dpdispatcher.submit_retry.submit_with_retries`: refusals for now retried this many
+    #: times, after ``retry_delay`` seconds doubling up to ``retry_delay_max``
+    submit_retries = 8
+    retry_delay = 1.0
+    retry_delay_max = 60.0
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Machine:
         if cls is Machine:
@@ -56,39 +61,34 @@ class Machine(MachineCompat, abc.ABC):
         local_root: str | None = None,
         remote_root: str | None = None,
         remote_profile: dict[str, Any] | None = None,
+        retry_count: int = 3,
         *,
         context: BaseContext | None = None,
-        retry_count: int = 3,
         clean_asynchronously: bool = False,
         options: dict[str, Any] | None = None,
     ) -> None:
-        if context is None and context_type is not None:
+        if context is None:
+            if not context_type:  # the published package fails here too (KeyError: None)
+                raise ConfigError(
+                    f"{type(self).__name__} needs a context: give context_type (e.g. 'LocalContext', 'SSHContext') "
+                    "with local_root and remote_root, or context=BaseContext.load_from_dict({...})"
+                )
             context = BaseContext.load_from_dict(
                 {
                     "context_type": context_type,
                     "local_root": local_root,
                     "remote_root": remote_root,
-                    "remote_profile": remote_profile or {},
+                    "remote_profile": remote_profile,
                 }
             )
-        self._context: BaseContext | None = context
+        self.context: BaseContext = context
         self.retry_count = retry_count
         self.clean_asynchronously = clean_asynchronously
         #: the machine-level arguments this batch type declares (:meth:`machine_subfields`)
         self.options: dict[str, Any] = dict(options or {})
 
-    @property
-    def context(self) -> BaseContext:
-        if self._context is None:
-            raise ConfigError(f"{type(self).__name__} has no context: give context_type or call bind_context()")
-        return self._context
-
-    @context.setter
-    def context(self, context: BaseContext) -> None:
-        self._context = context
-
     def bind_context(self, context: BaseContext) -> None:
-        self._context = context
+        self.context = context
 
     # -- construction -----------------------------------------------------
 
@@ -112,13 +112,12 @@ class Machine(MachineCompat, abc.ABC):
 
     def serialize(self) -> dict[str, Any]:
         """The machine config without secrets (safe for records and hashes)."""
-        context = self._context
         return {
             "batch_type": type(self).__name__,
-            "context_type": type(context).__name__ if context else None,
-            "local_root": context.init_local_root if context else None,
-            "remote_root": context.init_remote_root if context else None,
-            "remote_profile": context.public_profile() if context else {},
+            "context_type": type(self.context).__name__,
+            "local_root": self.context.init_local_root,
+            "remote_root": self.context.init_remote_root,
+            "remote_profile": self.context.public_profile(),
             "retry_count": self.retry_count,
             "clean_asynchronously": self.clean_asynchronously,
             **self.options,
