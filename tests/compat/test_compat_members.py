@@ -45,7 +45,7 @@ def test_block_call_and_block_checkcall_return_the_published_shapes(tmp_path):
     machine = local_machine(tmp_path)
     machine.context.bind_submission(copy_submission(machine))
     code, stdin, stdout, stderr = machine.context.block_call("echo out; echo err >&2; exit 3")
-    assert (code, stdin, stdout.read(), stderr.readlines()) == (3, None, b"out\n", [b"err\n"])
+    assert (code, stdin, stdout.read(), stderr.readlines()) == (3, None, b"out\n", ["err\n"])
     _, stdout, _ = machine.context.block_checkcall("echo fine")
     assert stdout.read() == b"fine\n"
     with pytest.raises(SchedulerError, match="exit code 2"):

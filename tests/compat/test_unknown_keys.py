@@ -25,7 +25,7 @@ def local_machine_dict(tmp_path, **profile):
 def test_a_hostname_on_a_local_context_is_a_warning_and_ignored(tmp_path, caplog, monkeypatch):
     monkeypatch.delenv(STRICT_ENV, raising=False)
     machine = Machine.load_from_dict(local_machine_dict(tmp_path, hostname="login01", symlnk=True))
-    assert machine.context.remote_profile == {"symlink": False}
+    assert machine.context.remote_profile == {"symlink": True}
     assert "machine/remote_profile/hostname: unknown key; it is ignored" in caplog.text
     assert "machine/remote_profile/symlnk: unknown key (did you mean symlink?)" in caplog.text
 

@@ -21,15 +21,17 @@ def make_context(tmp_path, context_type: str, **remote_profile) -> BaseContext:
 
 
 class TestLocalContextContract(ContextContract):
+    """The default: forward files symlinked, as the published package does."""
+
     @pytest.fixture
     def context(self, tmp_path):
         return make_context(tmp_path, "LocalContext")
 
 
-class TestSymlinkLocalContextContract(ContextContract):
+class TestCopyingLocalContextContract(ContextContract):
     @pytest.fixture
     def context(self, tmp_path):
-        return make_context(tmp_path, "LocalContext", symlink=True)
+        return make_context(tmp_path, "LocalContext", symlink=False)
 
 
 class TestLazyLocalContextContract(ContextContract):

@@ -1,10 +1,13 @@
 """Copying files between the work base and a job root on this machine, so that nothing is half there.
 
-Every file is written under a temporary name beside its destination and renamed into
-place: a result is whole or absent, also when the disk fills up (a :class:`DiskFullError`
-naming the file and the bytes it needed). Results are never followed through symlinks:
-a backward symlink whose target stays inside the job root comes back as the same link,
-one that points outside is refused.
+Every file or directory is written under a temporary name beside its destination and renamed
+into place, replacing what was there: a result is whole or absent, also when the disk fills up
+(a :class:`DiskFullError` naming the file and the bytes it needed).
+
+Symlinks are followed as the published package follows them (a result that is a link arrives
+as the content it points to), but only where that content stays inside the job root or the
+work base: a link that leads anywhere else, or to nothing, or back into a directory being
+copied, is refused and reported instead of read.
 """
 
 from __future__ import annotations
@@ -18,59 +21,111 @@ from dpdispatcher.errors import DiskFullError
 
 
 def write_atomically(dst: str, write: Callable[[str], object], size: int) -> None:
-    """Call ``write(tmp)`` for a temporary path beside ``dst``, then rename it to ``dst``."""
+    """Call ``write(tmp)`` for a temporary path beside ``dst``, then put it in place of ``dst``.
+
+    A file (or link) replaces the old entry in one rename; a directory replaces an old
+    directory by moving it aside first and removing it afterwards.
+    """
     parent = os.path.dirname(dst)
     os.makedirs(parent, exist_ok=True)
-    if os.path.isdir(dst) and not os.path.islink(dst):
-        shutil.rmtree(dst)
-    # one name per destination (one driver per submission): a copy a killed driver left half-way is
+    # one name per destination (one driver per submission): what a killed driver left half-way is
     # replaced by the next one, never left beside the result
     tmp = os.path.join(parent, f".{os.path.basename(dst)}.dpd.tmp")
+    old = os.path.join(parent, f".{os.path.basename(dst)}.dpd.old")
+    for leftover in (tmp, old):
+        remove(leftover)
     try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
         write(tmp)
-        os.replace(tmp, dst)
     except OSError as err:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        remove(tmp)
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
                 f"no space left on this machine to write {dst} ({size} bytes needed); every file written "
                 "before it is whole - free some space and run again"
             ) from None
         raise
+    if (os.path.isdir(dst) and not os.path.islink(dst)) or (os.path.isdir(tmp) and os.path.lexists(dst)):
+        os.rename(dst, old)  # a directory cannot be replaced in one rename
+        os.rename(tmp, dst)
+        remove(old)
+    else:
+        os.replace(tmp, dst)
+
+
+def remove(path: str) -> None:
+    """Remove a file, a link (not what it points to) or a directory tree, if there is one."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 def copy_file(src: str, dst: str) -> None:
-    """Copy the content of ``src`` (symlinks followed) to ``dst``, atomically."""
-    write_atomically(dst, lambda tmp: shutil.copyfile(src, tmp), os.path.getsize(src))
+    """Copy the content and permissions of ``src`` (symlinks followed) to ``dst``, atomically."""
+    write_atomically(dst, lambda tmp: shutil.copy2(src, tmp), os.path.getsize(src))
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """Copy the directory tree ``src`` (symlinks followed) to ``dst``, replacing it whole."""
+    write_atomically(dst, lambda tmp: shutil.copytree(src, tmp), tree_size(src))
+
+
+def tree_size(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
 def bring_back(job_root: str, work_base: str, rel: str) -> list[str]:
-    """Copy ``job_root/rel`` (a file, a link or a tree) to ``work_base/rel``; return the refused links.
+    """Copy ``job_root/rel`` (a file, a link or a tree) to ``work_base/rel``; return what was refused.
 
-    A link is refused when its target leaves the job root, and kept as a link otherwise. A link
-    that already is the local file (a symlinked forward file) is left alone.
+    Each refusal reads ``"<rel> -> <link target> (<why>)"``. A link that already is the local
+    file (a symlinked forward file) is left alone.
     """
     src, dst = os.path.join(job_root, rel), os.path.join(work_base, rel)
-    if os.path.islink(src):
-        if os.path.realpath(src) == os.path.realpath(dst):
-            return []
-        if not _inside(os.path.realpath(src), os.path.realpath(job_root)):
-            return [f"{rel} -> {os.readlink(src)}"]
-        target = os.readlink(src)
-        write_atomically(dst, lambda tmp: os.symlink(target, tmp), 0)
+    if os.path.realpath(src) == os.path.realpath(dst):
         return []
+    allowed = (os.path.realpath(job_root), os.path.realpath(work_base))
+    refusal = _refusal(src, allowed, visiting=())
+    if refusal:
+        return [f"{rel} -> {os.readlink(src)} ({refusal})"]
     if not os.path.isdir(src):
         copy_file(src, dst)
         return []
-    os.makedirs(dst, exist_ok=True)
-    refused = []
-    for name in sorted(os.listdir(src)):
-        refused += bring_back(job_root, work_base, os.path.join(rel, name))
+    refused: list[str] = []
+    write_atomically(dst, lambda tmp: refused.extend(_copy_results(src, tmp, rel, allowed)), tree_size(src))
     return refused
 
 
-def _inside(path: str, root: str) -> bool:
+def _copy_results(src: str, dst: str, rel: str, allowed: tuple[str, ...], visiting: tuple[str, ...] = ()) -> list[str]:
+    """Copy the directory ``src`` into the new directory ``dst`` under the link rule of :func:`bring_back`."""
+    os.mkdir(dst)
+    visiting = (*visiting, os.path.realpath(src))  # a link to one of these, or above them, is a loop
+    refused = []
+    for name in sorted(os.listdir(src)):
+        child, child_rel = os.path.join(src, name), os.path.join(rel, name)
+        refusal = _refusal(child, allowed, visiting)
+        if refusal:
+            refused.append(f"{child_rel} -> {os.readlink(child)} ({refusal})")
+        elif os.path.isdir(child):
+            refused += _copy_results(child, os.path.join(dst, name), child_rel, allowed, visiting)
+        else:
+            shutil.copy2(child, os.path.join(dst, name))
+    return refused
+
+
+def _refusal(path: str, allowed: tuple[str, ...], visiting: tuple[str, ...]) -> str:
+    """Why the link ``path`` may not be followed; empty when it may (or is no link)."""
+    if not os.path.islink(path):
+        return ""
+    real = os.path.realpath(path)
+    if not any(inside(real, root) for root in allowed):
+        return "outside the job root and the work base"
+    if not os.path.exists(real):
+        return "pointing to nothing"
+    if any(inside(directory, real) for directory in visiting):
+        return "a loop back into a directory being copied"
+    return ""
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether the normalised absolute ``path`` is ``root`` or below it."""
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
+from dargs import Argument
+
+from dpdispatcher.base_context import BaseContext
 from dpdispatcher_local.local import LocalContext, _expand
+
+if TYPE_CHECKING:
+    from dpdispatcher.submission import Submission
 
 
 class LazyLocalContext(LocalContext):
@@ -13,6 +20,10 @@ class LazyLocalContext(LocalContext):
 
     Cleaning removes only the files dpdispatcher wrote (scripts, tags, ids), never the user's.
     """
+
+    @classmethod
+    def machine_subfields(cls) -> list[Argument]:
+        return BaseContext.machine_subfields()  # nothing is staged: no symlink option
 
     def bind(self, work_base: str, submission_hash: str) -> None:
         self.local_root = os.path.abspath(os.path.join(self.init_local_root, work_base))
@@ -25,6 +36,22 @@ class LazyLocalContext(LocalContext):
 
     def download_files(self, patterns: list[str]) -> list[str]:
         return [p for p in patterns if not _expand(self.remote_root, p)]
+
+    def upload(self, submission: Submission, dereference: bool = True) -> None:
+        """Published form: the files are where the jobs run already, so this only binds the submission
+        (the published package checks nothing either)."""
+        self.bind_submission(submission)
+
+    def download(
+        self,
+        submission: Submission,
+        check_exists: bool = False,
+        mark_failure: bool = True,
+        back_error: bool = False,
+    ) -> None:
+        """Published form: the results are in the work base already, so this only binds the submission
+        (the published package neither checks them nor leaves failure tags)."""
+        self.bind_submission(submission)
 
     def clean(self, generated: Collection[str] = ()) -> None:
         """Remove the ``generated`` files from the work base; everything else there is the user's."""

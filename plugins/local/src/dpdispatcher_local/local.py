@@ -1,32 +1,45 @@
-"""LocalContext: jobs run in a separate directory on this machine; files are copied (or symlinked)."""
+"""LocalContext: jobs run in a separate directory on this machine; files are symlinked (or copied)."""
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
 import subprocess
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from dargs import Argument
 
+from dpdispatcher._compat import ReadableText
 from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import UnsafePathError
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text
-from dpdispatcher_local.copying import bring_back, copy_file, write_atomically
+from dpdispatcher_local.copying import bring_back, copy_file, copy_tree, inside, write_atomically
+
+#: What ``call`` returns and ``check_finish``/``get_return`` take: a process started in the job root.
+Process = subprocess.Popen[bytes]
 
 
 class LocalContext(BaseContext):
-    """The remote root is a directory on this machine (``remote_root/<submission hash>``)."""
+    """The remote root is a directory on this machine (``remote_root/<submission hash>``).
+
+    Forward files are symlinked into it (``remote_profile/symlink``, true by default as in the
+    published package) or copied. Names given to the file methods stay inside the job root.
+    """
 
     is_local = True
 
     def __init__(
-        self, local_root: str | None = None, remote_root: str | None = None, remote_profile: dict | None = None
+        self,
+        local_root: str | None = None,
+        remote_root: str | None = None,
+        remote_profile: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(local_root, remote_root, remote_profile)
-        self.symlink = bool(self.remote_profile.get("symlink", False))
+        self.symlink = bool(self.remote_profile.get("symlink", True))
 
     @classmethod
     def machine_subfields(cls) -> list[Argument]:
@@ -39,13 +52,14 @@ class LocalContext(BaseContext):
                         "symlink",
                         bool,
                         optional=True,
-                        default=False,
-                        doc="Symlink the forward files into the remote root instead of copying them.",
+                        default=True,
+                        doc="Symlink the forward files into the remote root instead of copying them. Turn it off "
+                        "when a task changes its input files and the originals must stay as they are.",
                     )
                 ],
                 optional=True,
                 default={},
-                doc="The information used to maintain the connection with remote machine.",
+                doc="How files are staged between local_root and remote_root, both on this machine.",
             )
         ]
 
@@ -62,11 +76,16 @@ class LocalContext(BaseContext):
         for rel in files:
             src = os.path.join(self.local_root, rel)
             dst = os.path.join(self.remote_root, rel)
-            _place(src, dst, link=self.symlink)
+            if self.symlink:
+                write_atomically(dst, functools.partial(os.symlink, os.path.abspath(src)), 0)
+            elif os.path.isdir(src):
+                copy_tree(src, dst)
+            else:
+                copy_file(src, dst)
 
     def download_files(self, patterns: list[str]) -> list[str]:
-        """Bring every match back (see :mod:`dpdispatcher_local.copying`); links leaving the job root are refused
-        after everything else arrived."""
+        """Bring every match back (see :mod:`dpdispatcher_local.copying`), replacing what was there; links that
+        may not be followed are reported after everything else arrived."""
         missing, refused = [], []
         for pattern in patterns:
             matches = _expand(self.remote_root, pattern)
@@ -76,8 +95,8 @@ class LocalContext(BaseContext):
                 refused += bring_back(self.remote_root, self.local_root, rel)
         if refused:
             raise UnsafePathError(
-                f"{len(refused)} result(s) in {self.remote_root} are symlinks pointing outside the job root and were "
-                "not brought back (a result is never read through a link): " + ", ".join(refused[:20])
+                f"{len(refused)} result(s) in {self.remote_root} are symlinks that were not brought back (a result "
+                "is read through a link only inside the job root or the work base): " + ", ".join(refused[:20])
             )
         return missing
 
@@ -97,31 +116,63 @@ class LocalContext(BaseContext):
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
     def write_file(self, fname: str, write_str: str) -> None:
-        atomic_write_text(os.path.join(self.remote_root, fname), write_str, durable=False)
+        atomic_write_text(self._path(fname), write_str, durable=False)
 
     def read_file(self, fname: str) -> str:
-        with open(os.path.join(self.remote_root, fname)) as f:
+        with open(self._path(fname)) as f:
             return f.read()
 
     def check_file_exists(self, fname: str) -> bool:
-        return os.path.exists(os.path.join(self.remote_root, fname))
+        """Whether ``fname`` is a file (a directory is not, as in the published package)."""
+        return os.path.isfile(self._path(fname))
+
+    def files_exist(self, fnames: list[str]) -> set[str]:
+        return {f for f in fnames if os.path.exists(self._path(f))}
 
     def clean(self, generated: Collection[str] = ()) -> None:
         """Remove the job root: everything in it was made for this submission."""
         shutil.rmtree(self.remote_root, ignore_errors=True)
+
+    def _path(self, fname: str) -> str:
+        """``fname`` (relative to the job root, or absolute inside it) as an absolute path."""
+        root = os.path.abspath(self.remote_root)
+        path = os.path.normpath(os.path.join(root, fname))
+        if not inside(path, root):
+            raise UnsafePathError(f"{fname!r} is outside the job root {root}; name a file inside it")
+        return path
+
+    # -- the published asynchronous calls ------------------------------------------
+
+    def call(self, cmd: str) -> Process:
+        """Start ``cmd`` in the job root and return at once (published API).
+
+        Its output is held in pipes until :meth:`get_return` reads it, as in the published
+        package, so a command meant for this should print little.
+        """
+        return subprocess.Popen(
+            cmd,
+            shell=True,
+            executable="/bin/bash",
+            cwd=self.remote_root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def check_finish(self, proc: Process) -> bool:
+        """Whether a process started by :meth:`call` has ended."""
+        return proc.poll() is not None
+
+    def get_return(self, proc: Process) -> tuple[int | None, ReadableText | None, ReadableText | None]:
+        """``(exit code, stdout, stderr)`` of a process started by :meth:`call`; ``(None, None, None)`` while it runs."""
+        code = proc.poll()
+        if code is None:
+            return None, None, None
+        stdout, stderr = proc.communicate()
+        return code, ReadableText(stdout), ReadableText(stderr)
 
 
 def _expand(root: str, pattern: str) -> list[str]:
     if is_glob(pattern):
         return sorted(os.path.relpath(m, root) for m in glob.glob(os.path.join(root, pattern)))
     return [pattern] if os.path.lexists(os.path.join(root, pattern)) else []
-
-
-def _place(src: str, dst: str, link: bool) -> None:
-    """Copy (or symlink) a forward file or directory tree from ``src`` to ``dst``, replacing what is there."""
-    if link:
-        write_atomically(dst, lambda tmp: os.symlink(os.path.abspath(src), tmp), 0)
-    elif os.path.isdir(src):
-        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=copy_file)
-    else:
-        copy_file(src, dst)
