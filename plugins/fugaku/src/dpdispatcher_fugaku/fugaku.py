@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
-from dpdispatcher.errors import SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_fugaku import commands, header
 from dpdispatcher_fugaku.parsing import JOB_ID, parse_history, parse_pjstat
 from dpdispatcher_fugaku.states import FUGAKU_ENDED, FUGAKU_STATES, HistoryRecord, describe
@@ -41,10 +41,6 @@ class Fugaku(Machine):
     #: the scheduler's name in messages
     scheduler = "Fugaku"
 
-    #: pjsub attempts after the first on transient trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient pjstat error this many polls in a row is raised
     max_query_failures = 3
 
@@ -72,53 +68,18 @@ class Fugaku(Machine):
         for the jobs not yet accepted, then left to the next poll (:class:`SchedulerBusyError`).
         Any other refusal is a :class:`SchedulerError` naming the job and pjsub's message.
         """
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._pjsub_many(remaining)
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            if not commands.is_transient(error):
-                raise SchedulerError(
-                    f"{self.scheduler} refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
-                    submitted=ids,
-                    output=error,
-                )
-            if accepted:  # progress: the refusal budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:  # the core asks again at its next poll
-                raise SchedulerBusyError(
-                    f"{self.scheduler} kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                    output=error,
-                )
-            logger.warning(
-                "pjsub of job %s refused for now (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.splitlines()[-1] if error else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [commands.pjsub(job.script_file_name) for job in some],
+            scheduler=self.scheduler,
+            command="pjsub",
+            refusals=Refusals(commands.is_transient),
+            sets_id=True,
+        )
         for job in jobs:
             self._final.pop(job.job_hash, None)
         return ids
-
-    def _pjsub_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """pjsub ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        statements = [commands.pjsub(job.script_file_name) for job in jobs]
-        try:
-            return self.submit_and_record_many(jobs, statements, sets_id=True), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     # -- status ----------------------------------------------------------------------
 

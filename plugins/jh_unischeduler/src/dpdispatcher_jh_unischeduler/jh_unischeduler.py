@@ -28,15 +28,15 @@ import logging
 import posixpath
 import re
 import shlex
-import time
 from typing import Any
 
 from dargs import Argument
 
-from dpdispatcher.errors import ConfigError, SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_jh_unischeduler import commands, header
 from dpdispatcher_jh_unischeduler.parsing import JOB_ID, is_not_found_line, not_found, parse_jjobs, parse_long
 from dpdispatcher_jh_unischeduler.states import JH_ENDED, JH_STATES, JobRecord, describe
@@ -57,10 +57,6 @@ class JH_UniScheduler(Machine):
     #: the scheduler's name in messages
     scheduler = "JH_UniScheduler"
 
-    #: jsub attempts after the first on transient trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient jjobs error this many polls in a row is raised
     max_query_failures = 3
 
@@ -120,52 +116,18 @@ class JH_UniScheduler(Machine):
         Any other refusal is a :class:`SchedulerError` naming the job and jsub's message.
         """
         statements = {job.job_hash: commands.jsub(self.launcher(job)) for job in jobs}
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._jsub_many(remaining, [statements[job.job_hash] for job in remaining])
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            if not commands.is_transient(error):
-                raise SchedulerError(
-                    f"{self.scheduler} refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
-                    submitted=ids,
-                    output=error,
-                )
-            if accepted:  # progress: the refusal budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:  # the core asks again at its next poll
-                raise SchedulerBusyError(
-                    f"{self.scheduler} kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                    output=error,
-                )
-            logger.warning(
-                "jsub of job %s refused for now (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.splitlines()[-1] if error else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [statements[job.job_hash] for job in some],
+            scheduler=self.scheduler,
+            command="jsub",
+            refusals=Refusals(commands.is_transient),
+            sets_id=True,
+        )
         for job in jobs:
             self._final.pop(job.job_hash, None)
         return ids
-
-    def _jsub_many(self, jobs: list[Job], statements: list[str]) -> tuple[list[str], str]:
-        """jsub ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        try:
-            return self.submit_and_record_many(jobs, statements, sets_id=True), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     # -- status ----------------------------------------------------------------------
 

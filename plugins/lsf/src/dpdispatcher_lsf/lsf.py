@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
-from dpdispatcher.errors import SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_lsf import commands, header
 from dpdispatcher_lsf.parsing import JOB_ID, BjobsAnswer, JobRow, parse_bjobs_json
 from dpdispatcher_lsf.states import ENDED, LSF_STATES, describe
@@ -58,10 +58,6 @@ class LSF(Machine):
     #: the ``bjobs -o`` fields of a status query
     status_fields = commands.STATUS_FIELDS
 
-    #: bsub attempts after the first on transient trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient bjobs error this many polls in a row is raised
     max_query_failures = 3
 
@@ -109,62 +105,21 @@ class LSF(Machine):
         """
         for job in jobs:  # what LSF said about an earlier run no longer describes the job
             self._final.pop(job.job_hash, None)
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._bsub_many(remaining)
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            if not commands.is_transient(error):
-                raise SchedulerError(
-                    f"LSF refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
-                    submitted=ids,
-                    output=error,
-                )
-            landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
-            if landed:
-                logger.info("bsub of job %s got no answer but LSF accepted it as job %s", job.job_hash, landed)
-                self.context.write_file(job.job_id_file, landed + "\n")
-                ids.append(landed)
-                remaining.pop(0)
-                continue
-            if accepted:  # progress: the refusal budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:  # the core asks again at its next poll
-                raise SchedulerBusyError(
-                    f"LSF kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                    output=error,
-                )
-            logger.warning(
-                "bsub of job %s refused for now (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.strip().splitlines()[-1] if error.strip() else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [commands.bsub(job.script_file_name, args) for job, args in zip(some, self.bsub_args(some))],
+            scheduler="LSF",
+            command="bsub",
+            refusals=Refusals(commands.is_transient, commands.may_have_landed),
+            find_submitted=self._find_submitted,
+            sets_id=True,
+        )
         return ids
 
     def bsub_args(self, jobs: list[Job]) -> list[list[str]]:
         """Options given to bsub for each of ``jobs`` (the script's ``#BSUB`` lines suffice)."""
         return [[] for _ in jobs]
-
-    def _bsub_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """bsub ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        submits = [commands.bsub(job.script_file_name, args) for job, args in zip(jobs, self.bsub_args(jobs))]
-        try:
-            return self.submit_and_record_many(jobs, submits, sets_id=True), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
         """The id of the newest job of this user with ``job``'s name and description, newer than its old id, or ''.

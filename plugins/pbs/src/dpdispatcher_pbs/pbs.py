@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
-from dpdispatcher.errors import SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_pbs import commands, header
 from dpdispatcher_pbs.parsing import JOB_ID, JobRow, parse_qstat_json, sequence
 from dpdispatcher_pbs.states import PBS_ELSEWHERE, PBS_ENDED, PBS_STATES, describe
@@ -56,10 +56,6 @@ class PBS(Machine):
     ended_states = PBS_ENDED
     elsewhere_states = PBS_ELSEWHERE
 
-    #: qsub attempts after the first on transient trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient qstat error this many polls in a row is raised
     max_query_failures = 3
     #: ask for the subjobs of job arrays too (``qstat -t``)
@@ -97,62 +93,18 @@ class PBS(Machine):
         the job anyway (by its name), so no job runs twice. Any other refusal is a
         :class:`SchedulerError` naming the job and PBS's message.
         """
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._qsub_many(remaining)
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            if not commands.is_transient(error):
-                raise SchedulerError(
-                    f"{self.scheduler} refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
-                    submitted=ids,
-                    output=error,
-                )
-            landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
-            if landed:
-                logger.info(
-                    "qsub of job %s got no answer but %s accepted it as %s", job.job_hash, self.scheduler, landed
-                )
-                self.context.write_file(job.job_id_file, landed + "\n")
-                ids.append(landed)
-                remaining.pop(0)
-                continue
-            if accepted:  # progress: the refusal budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:  # the core asks again at its next poll
-                raise SchedulerBusyError(
-                    f"{self.scheduler} kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                    output=error,
-                )
-            logger.warning(
-                "qsub of job %s refused for now (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.splitlines()[-1] if error else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [commands.qsub(job.script_file_name, args) for job, args in zip(some, self.qsub_args(some))],
+            scheduler=self.scheduler,
+            command="qsub",
+            refusals=Refusals(commands.is_transient, commands.may_have_landed),
+            find_submitted=self._find_submitted,
+        )
         for job in jobs:
             self._final.pop(job.job_hash, None)
         return ids
-
-    def _qsub_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """qsub ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        submits = [commands.qsub(job.script_file_name, args) for job, args in zip(jobs, self.qsub_args(jobs))]
-        try:
-            return self.submit_and_record_many(jobs, submits), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     def output_option(self, job: Job) -> str:
         """What ``-o`` names as the job's output file in the job root (an array's holds ``^array_index^``)."""

@@ -22,10 +22,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from dpdispatcher.errors import SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_sge import commands, header
 from dpdispatcher_sge.commands import is_transient
 from dpdispatcher_sge.lookup import parse_job_details, writes_output
@@ -57,10 +58,6 @@ class SGE(Machine):
     #: ``qsub -terse`` prints ``id`` (arrays ``id.1-4:1``: the task range is dropped)
     job_id_pattern = r"[0-9]+"
 
-    #: qsub attempts after the first on connection trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient qstat error this many polls in a row is raised
     max_query_failures = 3
     #: seconds a job may stay in a deletion state (``dr``: its host must kill it) before it is taken as ended
@@ -143,60 +140,19 @@ class SGE(Machine):
         again at its next poll. Connection trouble is retried with backoff for the jobs not
         yet accepted, after checking that the qmaster did not accept the job anyway.
         """
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._qsub_many(remaining)
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            done = f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""
-            if commands.is_limit(error):
-                raise SchedulerBusyError(f"SGE refused job {job.job_hash} for now: {error}{done}", submitted=ids)
-            if not is_transient(error):
-                raise SchedulerError(
-                    f"SGE refused job {job.job_hash}: {error or 'no job id returned'}{done}", submitted=ids
-                )
-            landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
-            if landed:
-                logger.info("qsub of job %s failed (%s) but SGE accepted it as %s", job.job_hash, error, landed)
-                self.context.write_file(job.job_id_file, landed + "\n")
-                ids.append(landed)
-                remaining.pop(0)
-                continue
-            if accepted:  # progress: the retry budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:
-                raise SchedulerBusyError(
-                    f"SGE did not answer qsub of job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                )
-            logger.warning(
-                "qsub of job %s failed (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.splitlines()[-1] if error else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [commands.qsub(job.script_file_name, args) for job, args in zip(some, self.qsub_args(some))],
+            scheduler="SGE",
+            command="qsub",
+            refusals=Refusals(is_transient, commands.may_have_landed, commands.is_limit),
+            find_submitted=self._find_submitted,
+        )
         for job in jobs:
             self._reasons.pop(job.job_hash, None)
             self._deleting_since.pop(job.job_hash, None)
         return ids
-
-    def _qsub_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """qsub ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        submits = [commands.qsub(job.script_file_name, args) for job, args in zip(jobs, self.qsub_args(jobs))]
-        try:
-            return self.submit_and_record_many(jobs, submits), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that is ``job`` (other than its old id), or ''.

@@ -22,10 +22,11 @@ import logging
 import time
 from typing import Any
 
-from dpdispatcher.errors import SchedulerBusyError, SchedulerError
+from dpdispatcher.errors import SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
+from dpdispatcher.submit_retry import Refusals, submit_with_retries
 from dpdispatcher_slurm import commands, header
 from dpdispatcher_slurm.commands import is_transient
 from dpdispatcher_slurm.states import (
@@ -49,10 +50,6 @@ class Slurm(Machine):
 
     #: most ids named in one squeue/sacct call (beyond: squeue lists the user's queue, sacct is chunked)
     query_chunk = 500
-    #: sbatch attempts after the first on transient trouble, and the backoff (seconds)
-    submit_retries = 8
-    retry_delay = 1.0
-    retry_delay_max = 60.0
     #: a non-transient squeue error this many polls in a row is raised
     max_query_failures = 3
     #: settle COMPLETED jobs from tag files too (arrays: early elements may have left the queue unseen)
@@ -119,59 +116,20 @@ class Slurm(Machine):
         retried with backoff for the jobs not yet accepted; a refusal after a timeout
         first checks whether Slurm accepted the job anyway, so no job runs twice.
         """
-        ids: list[str] = []
-        remaining = list(jobs)
-        delay, attempt = self.retry_delay, 0
-        while remaining:
-            accepted, error = self._sbatch_many(remaining)
-            ids += accepted
-            remaining = remaining[len(accepted) :]
-            if not remaining:
-                break
-            job = remaining[0]
-            if not is_transient(error):
-                raise SchedulerError(
-                    f"Slurm refused job {job.job_hash}: {error or 'no job id returned'}"
-                    + (f" ({len(ids)} job(s) before it were submitted and recorded)" if ids else ""),
-                    submitted=ids,
-                )
-            # a timeout may hide a job the controller did accept (a submit limit is a plain "no": no need to look)
-            landed = self._find_submitted(job) if commands.may_have_landed(error) else ""
-            if landed:
-                logger.info("sbatch of job %s timed out but Slurm accepted it as %s", job.job_hash, landed)
-                self.context.write_file(job.job_id_file, landed + "\n")
-                ids.append(landed)
-                remaining.pop(0)
-                continue
-            if accepted:  # progress: the refusal budget starts over
-                attempt, delay = 0, self.retry_delay
-            attempt += 1
-            if attempt > self.submit_retries:  # the core asks again at its next poll
-                raise SchedulerBusyError(
-                    f"Slurm kept refusing job {job.job_hash} after {self.submit_retries + 1} attempts: {error}",
-                    submitted=ids,
-                )
-            logger.warning(
-                "sbatch of job %s refused for now (%s); retry %d/%d in %.1f s",
-                job.job_hash,
-                error.splitlines()[-1] if error else "",
-                attempt,
-                self.submit_retries,
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry_delay_max)
+        ids = submit_with_retries(
+            self,
+            jobs,
+            lambda some: [
+                commands.sbatch(job.script_file_name, args) for job, args in zip(some, self.sbatch_args(some))
+            ],
+            scheduler="Slurm",
+            command="sbatch",
+            refusals=Refusals(is_transient, commands.may_have_landed),
+            find_submitted=self._find_submitted,
+        )
         for job in jobs:
             self._forget(job)
         return ids
-
-    def _sbatch_many(self, jobs: list[Job]) -> tuple[list[str], str]:
-        """sbatch ``jobs`` in order in one remote command; (ids of those accepted, error of the first refused)."""
-        submits = [commands.sbatch(job.script_file_name, args) for job, args in zip(jobs, self.sbatch_args(jobs))]
-        try:
-            return self.submit_and_record_many(jobs, submits), ""
-        except SchedulerError as err:  # the jobs before the refused one were accepted and recorded
-            return err.submitted, err.output or str(err)
 
     def _find_submitted(self, job: Job) -> str:
         """The id of an active job of this user that runs ``job``'s script (other than its old id), or ''."""
