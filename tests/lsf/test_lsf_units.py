@@ -8,15 +8,16 @@ import shlex
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
-from dpdispatcher.base_context import BaseContext, CommandResult
-from dpdispatcher.commands import COMMAND_BUDGET, STDIN_SCRIPT
+from dpdispatcher.base_context import CommandResult
+from dpdispatcher.commands import COMMAND_BUDGET
 from dpdispatcher.errors import ConfigError, SchedulerBusyError, SchedulerError
 from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.testing import ScriptedContext
 from dpdispatcher_lsf import (
     LSF,
     LSF_STATES,
@@ -33,52 +34,8 @@ from dpdispatcher_lsf.commands import bsub
 pytestmark = pytest.mark.lsf
 
 
-class ScriptedContext(BaseContext):
-    """Answers ``run`` from (prefix, answer) rules and records every command (a script counts as its text)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(local_root=str(root / "local"), remote_root=str(root / "remote"))
-        self.commands: list[str] = []
-        self.rules: list[tuple[str, CommandResult | Callable[[str], CommandResult]]] = []
-        self.files: set[str] = set()
-        self.contents: dict[str, str] = {}
-        self.exist_queries = 0
-
-    def answer(self, prefix: str, returncode: int = 0, stdout: str = "", stderr: str = "", call=None) -> None:
-        """Answer commands starting with ``prefix`` (``bsub``: scripts that run bsub anywhere)."""
-        self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
-
-    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        if cmd == STDIN_SCRIPT:
-            cmd = (stdin or "").rstrip("\n")
-        self.commands.append(cmd)
-        for prefix, result in self.rules:
-            if cmd.startswith(prefix) or (prefix == "bsub" and "$(bsub " in cmd):
-                return result(cmd) if callable(result) else result
-        return CommandResult(0, "", "")
-
-    def files_exist(self, fnames: list[str]) -> set[str]:
-        self.exist_queries += 1
-        return {f for f in fnames if f in self.files}
-
-    def write_file(self, fname: str, write_str: str) -> None:
-        self.files.add(fname)
-        self.contents[fname] = write_str
-
-    def read_file(self, fname: str) -> str:
-        return self.contents[fname]
-
-    def check_file_exists(self, fname: str) -> bool:
-        return fname in self.files
-
-    def upload_files(self, files, dirs=()) -> None:
-        self.files.update(files)
-
-    def download_files(self, patterns: list[str]) -> list[str]:
-        return [p for p in patterns if p not in self.files]
-
-    def clean(self, generated=()) -> None:
-        self.files.clear()
+#: the core's submit script runs bsub inside it: a rule for 'bsub' answers it too
+SUBMIT = ("bsub", "$(bsub ")
 
 
 BASE = {"number_node": 1, "cpu_per_node": 4, "gpu_per_node": 0, "queue_name": "", "group_size": 1}
@@ -89,7 +46,7 @@ def resources(**extra: Any) -> Resources:
 
 
 def make_jobs(tmp_path: Path, n: int = 3, **res: Any):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="LSF", context=context)
     machine.retry_delay = 0.0
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/") for i in range(n)]
@@ -596,7 +553,7 @@ def test_lost_answer_ignores_older_runs_and_other_names(tmp_path):
 
 
 def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_description(tmp_path):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="LSF", context=context)
     machine.retry_delay = 0.0
     machine.submit_retries = 0
@@ -642,7 +599,7 @@ def test_lost_answer_with_no_job_of_that_name_is_retried(tmp_path):
 
 
 def make_array(tmp_path: Path, n: int = 5, size: int = 2, **res: Any):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="LSFJobArray", context=context)
     machine.retry_delay = 0.0
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/") for i in range(n)]

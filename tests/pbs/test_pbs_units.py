@@ -7,15 +7,16 @@ import logging
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
-from dpdispatcher.base_context import BaseContext, CommandResult
-from dpdispatcher.commands import COMMAND_BUDGET, STDIN_SCRIPT
+from dpdispatcher.base_context import CommandResult
+from dpdispatcher.commands import COMMAND_BUDGET
 from dpdispatcher.errors import ConfigError, SchedulerBusyError, SchedulerError
 from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.testing import ScriptedContext
 from dpdispatcher_pbs import (
     EXEC_CODES,
     PBS,
@@ -36,52 +37,8 @@ from dpdispatcher_pbs.commands import may_have_landed
 pytestmark = pytest.mark.pbs
 
 
-class ScriptedContext(BaseContext):
-    """Answers ``run`` from (prefix, answer) rules and records every command (a script counts as its text)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(local_root=str(root / "local"), remote_root=str(root / "remote"))
-        self.commands: list[str] = []
-        self.rules: list[tuple[str, CommandResult | Callable[[str], CommandResult]]] = []
-        self.files: set[str] = set()
-        self.contents: dict[str, str] = {}
-        self.exist_queries = 0
-
-    def answer(self, prefix: str, returncode: int = 0, stdout: str = "", stderr: str = "", call=None) -> None:
-        """Answer commands starting with ``prefix`` (``qsub``: scripts that run qsub anywhere)."""
-        self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
-
-    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        if cmd == STDIN_SCRIPT:
-            cmd = (stdin or "").rstrip("\n")
-        self.commands.append(cmd)
-        for prefix, result in self.rules:
-            if cmd.startswith(prefix) or (prefix == "qsub" and "$(qsub " in cmd):
-                return result(cmd) if callable(result) else result
-        return CommandResult(0, "", "")
-
-    def files_exist(self, fnames: list[str]) -> set[str]:
-        self.exist_queries += 1
-        return {f for f in fnames if f in self.files}
-
-    def write_file(self, fname: str, write_str: str) -> None:
-        self.files.add(fname)
-        self.contents[fname] = write_str
-
-    def read_file(self, fname: str) -> str:
-        return self.contents[fname]
-
-    def check_file_exists(self, fname: str) -> bool:
-        return fname in self.files
-
-    def upload_files(self, files, dirs=()) -> None:
-        self.files.update(files)
-
-    def download_files(self, patterns: list[str]) -> list[str]:
-        return [p for p in patterns if p not in self.files]
-
-    def clean(self, generated=()) -> None:
-        self.files.clear()
+#: the core's submit script runs qsub inside it: a rule for 'qsub' answers it too
+SUBMIT = ("qsub", "$(qsub ")
 
 
 BASE = {"number_node": 1, "cpu_per_node": 4, "gpu_per_node": 0, "queue_name": "", "group_size": 1}
@@ -92,7 +49,7 @@ def resources(batch_type: str = "PBS", **extra: Any) -> Resources:
 
 
 def make_jobs(tmp_path: Path, batch_type: str = "PBS", n: int = 3, **res: Any):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type=batch_type, context=context)
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/") for i in range(n)]
     submission = Submission("wb", machine=machine, resources=resources(batch_type, **res), task_list=tasks)
@@ -594,7 +551,7 @@ def test_lost_answer_ignores_older_runs_of_the_job(tmp_path):
 def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_output(tmp_path):
     """Two one-task jobs named by the same task_name: the lookup finds the one that writes this job's output file
     in this job root (the physical path or the context's), whatever the other's id."""
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="PBS", context=context)
     machine.retry_delay = 0.0
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name="relax") for i in range(2)]
@@ -621,7 +578,7 @@ def test_lost_answer_tells_jobs_of_one_task_name_apart_by_their_output(tmp_path)
 
 def test_one_task_jobs_are_named_by_their_task_name(tmp_path):
     for batch_type in ("PBS", "Torque", "PBSJobArray"):
-        context = ScriptedContext(tmp_path / batch_type)
+        context = ScriptedContext(tmp_path / batch_type, SUBMIT)
         machine = Machine(batch_type=batch_type, context=context)
         task = Task(command="true", task_work_path="t/", task_name="3 relax Si; rm -rf ~")
         submission = Submission("wb", machine=machine, resources=resources(batch_type), task_list=[task])
@@ -647,7 +604,7 @@ def torque_table(rows: list[tuple[str, str]]) -> str:
 
 
 def torque_named_jobs(tmp_path: Path, name: str = "relax"):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="Torque", context=context)
     machine.retry_delay = 0.0
     machine.submit_retries = 0

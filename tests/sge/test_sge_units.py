@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
-from dpdispatcher.base_context import BaseContext, CommandResult
-from dpdispatcher.commands import COMMAND_BUDGET, STDIN_SCRIPT
+from dpdispatcher.base_context import CommandResult
+from dpdispatcher.commands import COMMAND_BUDGET
 from dpdispatcher.errors import ConfigError, SchedulerBusyError, SchedulerError
 from dpdispatcher.job import Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.plugins import get_registry
+from dpdispatcher.testing import ScriptedContext
 from dpdispatcher_sge import (
     SGE,
     SGEJobArray,
@@ -28,53 +29,8 @@ from dpdispatcher_sge import (
 )
 from dpdispatcher_sge.commands import may_have_landed
 
-
-class ScriptedContext(BaseContext):
-    """Answers ``run`` from (prefix, CommandResult) rules and records every command (scripts: the script)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(local_root=str(root / "local"), remote_root=str(root / "remote"))
-        self.commands: list[str] = []
-        self.rules: list[tuple[str, object]] = []
-        self.files: set[str] = set()
-        self.contents: dict[str, str] = {}
-        self.exist_queries = 0
-
-    def answer(self, prefix: str, returncode: int = 0, stdout: str = "", stderr: str = "", call=None) -> None:
-        """Answer commands starting with ``prefix`` (``qsub``: commands that run qsub anywhere)."""
-        self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
-
-    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        if cmd == STDIN_SCRIPT:  # run_script: the script is the command
-            cmd = (stdin or "").rstrip("\n")
-        self.commands.append(cmd)
-        for prefix, result in self.rules:
-            if cmd.startswith(prefix) or (prefix == "qsub" and "qsub -terse" in cmd):
-                return result(cmd) if callable(result) else result  # type: ignore[return-value]
-        return CommandResult(0, "", "")
-
-    def files_exist(self, fnames: list[str]) -> set[str]:
-        self.exist_queries += 1
-        return {f for f in fnames if f in self.files}
-
-    def write_file(self, fname: str, write_str: str) -> None:
-        self.files.add(fname)
-        self.contents[fname] = write_str
-
-    def read_file(self, fname: str) -> str:
-        return self.contents[fname]
-
-    def check_file_exists(self, fname: str) -> bool:
-        return fname in self.files
-
-    def upload_files(self, files, dirs=()) -> None:
-        self.files.update(files)
-
-    def download_files(self, patterns: list[str]) -> list[str]:
-        return [p for p in patterns if p not in self.files]
-
-    def clean(self, generated=()) -> None:
-        self.files.clear()
+#: the core's submit script runs qsub inside it: a rule for 'qsub' answers it too
+SUBMIT = ("qsub", "qsub -terse")
 
 
 def resources(**extra) -> Resources:
@@ -83,7 +39,7 @@ def resources(**extra) -> Resources:
 
 
 def make_jobs(tmp_path: Path, batch_type: str = "SGE", n: int = 3, **res) -> tuple[SGE, ScriptedContext, list[Job]]:
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type=batch_type, context=context)
     assert isinstance(machine, SGE)
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/") for i in range(n)]
@@ -670,7 +626,7 @@ def test_a_hundred_thousand_jobs_stay_under_the_command_budget(tmp_path):
 
 
 def named_jobs(tmp_path: Path, task_name: str, n: int = 2, **res) -> tuple[SGE, ScriptedContext, list[Job]]:
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="SGE", context=context)
     assert isinstance(machine, SGE)
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/", task_name=task_name) for i in range(n)]

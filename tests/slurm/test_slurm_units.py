@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from dpdispatcher import Machine, Resources, Submission, Task
-from dpdispatcher.base_context import BaseContext, CommandResult
-from dpdispatcher.commands import STDIN_SCRIPT
+from dpdispatcher.base_context import CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher.JobStatus import JobStatus
+from dpdispatcher.testing import ScriptedContext
 from dpdispatcher_slurm import (
     FAILURE_WORDS,
     SHORT_STATES,
@@ -26,53 +26,8 @@ from dpdispatcher_slurm import (
 )
 from dpdispatcher_slurm.commands import may_have_landed
 
-
-class ScriptedContext(BaseContext):
-    """Answers ``run`` from a list of (prefix, CommandResult) rules and records every command."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(local_root=str(root / "local"), remote_root=str(root / "remote"))
-        self.commands: list[str] = []
-        self.rules: list[tuple[str, CommandResult]] = []
-        self.files: set[str] = set()
-        self.contents: dict[str, str] = {}
-        self.exist_queries = 0
-
-    def answer(self, prefix: str, returncode: int = 0, stdout: str = "", stderr: str = "", call=None) -> None:
-        """Answer commands starting with ``prefix`` (``sbatch``: commands that run sbatch anywhere)."""
-        self.rules.insert(0, (prefix, call or CommandResult(returncode, stdout, stderr)))
-
-    def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        if cmd == STDIN_SCRIPT:  # run_script: the script is the command
-            cmd = (stdin or "").rstrip("\n")
-        self.commands.append(cmd)
-        for prefix, result in self.rules:
-            if cmd.startswith(prefix) or (prefix == "sbatch" and "sbatch --parsable" in cmd):
-                return result(cmd) if callable(result) else result
-        return CommandResult(0, "", "")
-
-    def files_exist(self, fnames: list[str]) -> set[str]:
-        self.exist_queries += 1
-        return {f for f in fnames if f in self.files}
-
-    def write_file(self, fname: str, write_str: str) -> None:
-        self.files.add(fname)
-        self.contents[fname] = write_str
-
-    def read_file(self, fname: str) -> str:
-        return self.contents[fname]
-
-    def check_file_exists(self, fname: str) -> bool:
-        return fname in self.files
-
-    def upload_files(self, files, dirs=()) -> None:
-        self.files.update(files)
-
-    def download_files(self, patterns: list[str]) -> list[str]:
-        return [p for p in patterns if p not in self.files]
-
-    def clean(self, generated=()) -> None:
-        self.files.clear()
+#: the core's submit script runs sbatch inside it: a rule for 'sbatch' answers it too
+SUBMIT = ("sbatch", "sbatch --parsable")
 
 
 def resources(**extra) -> Resources:
@@ -81,7 +36,7 @@ def resources(**extra) -> Resources:
 
 
 def make_jobs(tmp_path: Path, batch_type: str = "Slurm", n: int = 3, **res):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type=batch_type, context=context)
     tasks = [Task(command=f"echo {i}", task_work_path=f"t{i}/") for i in range(n)]
     submission = Submission("wb", machine=machine, resources=resources(batch_type=batch_type, **res), task_list=tasks)
@@ -423,7 +378,7 @@ def test_a_refusal_mid_batch_is_retried_for_the_rest_only(tmp_path):
 
 
 def test_a_one_task_job_is_named_by_its_task_name(tmp_path):
-    context = ScriptedContext(tmp_path)
+    context = ScriptedContext(tmp_path, SUBMIT)
     machine = Machine(batch_type="Slurm", context=context)
     task = Task(command="true", task_work_path="t/", task_name="relax Si; rm -rf ~")
     submission = Submission("wb", machine=machine, resources=resources(group_size=1), task_list=[task])

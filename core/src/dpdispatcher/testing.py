@@ -22,7 +22,8 @@ as a pytest plugin to register that marker, in your top-level ``conftest.py``::
     pytest_plugins = ["dpdispatcher.testing"]
 
 :class:`CommandLog` (see :func:`count_commands`) records what a context is asked
-to run; plugin authors may use it in their own tests too.
+to run; plugin authors may use it in their own tests too. :class:`ScriptedContext`
+answers a batch type's commands from rules, for unit tests without a scheduler.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from dpdispatcher.machine import Machine
 from dpdispatcher.plugins import get_registry
 from dpdispatcher.records import record_path
 from dpdispatcher.resources import Resources
+from dpdispatcher.scripted_context import ScriptedContext as ScriptedContext  # re-exported for plugin tests
 from dpdispatcher.submission import Submission
 from dpdispatcher.task import Task
 
