@@ -215,9 +215,17 @@ class Machine(MachineCompat, abc.ABC):
     def gen_script_custom_flags_lines(self, job: Job) -> str:
         return "\n".join(job_script.header_line("", flag) for flag in job.resources.custom_flags)
 
+    def job_root_lines(self, job: Job) -> list[str]:
+        """The script's first lines after the header: they set ``REMOTE_ROOT``, the job root the job runs in.
+
+        A backend whose jobs run in a copy of the job root somewhere the driver cannot name
+        (a container's directory, a cloud worker) overrides this.
+        """
+        return [f"REMOTE_ROOT={shlex.quote(self.context.remote_root)}"]
+
     def gen_script_env(self, job: Job) -> str:
         res = job.resources
-        lines = [f"REMOTE_ROOT={shlex.quote(self.context.remote_root)}", 'cd "$REMOTE_ROOT" || exit 1']
+        lines = [*self.job_root_lines(job), 'cd "$REMOTE_ROOT" || exit 1']
         if res.module_purge:
             lines.append("module purge")
         lines += [f"module unload {m}" for m in res.module_unload_list]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import uuid
 from typing import Any
 
@@ -62,16 +61,10 @@ class DpCloudServer(Machine):
     def gen_script_header(self, job: Job) -> str:
         return self.shebang
 
-    def gen_script_env(self, job: Job) -> str:
-        """The core's environment part, except that the job root is the script's own folder: the platform
-        unpacks the archive where it likes (the staging path means nothing there)."""
-        env = super().gen_script_env(job)
-        staged = f"REMOTE_ROOT={shlex.quote(self.context.remote_root)}\n"
-        if not env.startswith(staged):
-            raise SchedulerError(
-                "the core's job script no longer starts with the REMOTE_ROOT line this batch type replaces"
-            )
-        return SCRIPT_JOB_ROOT + "\n" + env[len(staged) :]
+    def job_root_lines(self, job: Job) -> list[str]:
+        """The job root is the script's own folder: the platform unpacks the archive where it likes (the
+        staging path means nothing there)."""
+        return [SCRIPT_JOB_ROOT]
 
     # -- submitting -----------------------------------------------------------------------------
 

@@ -78,14 +78,13 @@ class DistributedShell(Machine):
     def gen_script_header(self, job: Job) -> str:
         return self.shebang  # DistributedShell takes its resources on the command line, not in the script
 
+    def job_root_lines(self, job: Job) -> list[str]:
+        """The container's own directory is the job root (the job's files are fetched from HDFS into it)."""
+        return container_script.root_lines(job, self.hdfs.remote_root)
+
     def gen_script_env(self, job: Job) -> str:
-        """The core's environment, rooted at the container's directory, then the staging from HDFS."""
-        first, rest = super().gen_script_env(job).split("\n", 1)
-        if not first.startswith("REMOTE_ROOT="):
-            raise AssertionError(f"unexpected first line of the core's script environment: {first!r}")
-        hdfs = self.hdfs
-        lines = container_script.root_lines(job, hdfs.remote_root)
-        return "\n".join([*lines, rest, container_script.staging(job, hdfs.upload_archive)])
+        """The core's environment, then the staging from HDFS."""
+        return super().gen_script_env(job) + "\n" + container_script.staging(job, self.hdfs.upload_archive)
 
     # -- submission -----------------------------------------------------------------------
 
