@@ -6,6 +6,7 @@ import importlib
 
 import pytest
 
+from dpdispatcher import plugins
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.plugins import get_registry
 
@@ -38,9 +39,11 @@ def test_job_status_keeps_its_published_path():
     assert Published is JobStatus
 
 
-def test_a_backend_that_is_not_installed_is_an_import_error_naming_it():
+def test_a_backend_that_is_not_installed_is_an_import_error_naming_it(monkeypatch):
+    monkeypatch.setattr(plugins, "_registry", plugins.PluginRegistry())  # a registry with no plugin installed
     with pytest.raises(
-        ImportError, match=r"cannot import name 'DistributedShell'.*unknown batch type 'DistributedShell'"
+        ImportError,
+        match=r"cannot import name 'DistributedShell'.*unknown batch type 'DistributedShell'; install dpdispatcher-hadoop",
     ):
         from dpdispatcher.machines.distributed_shell import DistributedShell  # noqa: F401
     with pytest.raises(AttributeError):

@@ -189,3 +189,31 @@ def test_a_run_under_a_tilde_root_with_a_passphrase_profile(tmp_path, sshd, user
         assert passphrase not in text and password not in text
     assert not (home / "~" / name).exists()
     machine.context.close()
+
+
+def test_an_empty_root_continues_from_a_previous_submission(tmp_path, sshd, user_home):
+    """1.1.0 puts the job roots under the login directory for remote_root ""; previous_submission_hash then
+    finds the earlier job root there and runs none of its finished tasks again."""
+    home, name = user_home
+    ledger = home / name / "ledger"
+    ledger.parent.mkdir()
+    shutil.chown(ledger.parent, sshd.USER)
+    machine_dict = ssh_machine_dict(tmp_path, sshd.profile(user=sshd.USER), "")
+    first = copy_submission(
+        Machine.load_from_dict(machine_dict), n=2, group_size=2, command=f"echo x >> {ledger}; cp in.txt out.txt"
+    )
+    again = copy_submission(
+        Machine.load_from_dict(machine_dict), n=2, group_size=1, command=f"echo x >> {ledger}; cp in.txt out.txt"
+    )
+    roots = [home / first.submission_hash, home / again.submission_hash]
+    try:
+        first.run_submission(check_interval=0.2, clean=False)
+        again.previous_submission_hash = first.submission_hash
+        again.run_submission(check_interval=0.2)
+        assert ledger.read_text() == "x\nx\n"  # each task ran once
+        assert not roots[0].exists()  # the first job root became the second's, removed after success
+    finally:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+        first.machine.context.close()
+        again.machine.context.close()

@@ -136,9 +136,10 @@ class BaseContext(ContextCompat, metaclass=_ContextFactory):
     def bind(self, work_base: str, submission_hash: str) -> None:
         """Point the context at one submission: its work base (under local_root) and its job root."""
         self.local_root = os.path.abspath(os.path.join(self.init_local_root, work_base))
-        self.remote_root = self._job_root(submission_hash)
+        self.remote_root = self.job_root(submission_hash)
 
-    def _job_root(self, submission_hash: str) -> str:
+    def job_root(self, submission_hash: str) -> str:
+        """Where the submission ``submission_hash`` keeps its job root (:meth:`bind` points ``remote_root`` there)."""
         if not self.init_remote_root:
             raise ConfigError(f"machine/remote_root is required for {type(self).__name__}")
         return os.path.join(self.init_remote_root, submission_hash)

@@ -498,7 +498,7 @@ class Submission:
         finished tags of the tasks the two share are found and those tasks are not run again."""
         previous = self.previous_submission_hash
         assert previous is not None
-        old_root = context._job_root(previous) if context.init_remote_root else context.remote_root
+        old_root = context.job_root(previous)
         if old_root == context.remote_root:  # LazyLocalContext: one work base, the tags are already here
             if not (record_path(previous).exists() or context.check_file_exists(f"{previous}.json")):
                 raise ConfigError(

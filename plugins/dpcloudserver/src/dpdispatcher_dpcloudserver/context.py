@@ -59,7 +59,7 @@ class DpCloudServerContext(LocalContext):
     def input_data(self) -> dict:
         return dict(self.remote_profile.get("input_data") or {})
 
-    def _job_root(self, submission_hash: str) -> str:
+    def job_root(self, submission_hash: str) -> str:
         base = self.init_remote_root or str(dpdispatcher_home() / "dp_cloud_server")
         return os.path.join(base, submission_hash)
 

@@ -73,11 +73,14 @@ class HDFSContext(BaseContext):
             )
         require_hadoop()
         self.local_root = os.path.abspath(os.path.join(self.init_local_root, work_base))
-        self.remote_root = posixpath.join(root, submission_hash)
+        self.remote_root = self.job_root(submission_hash)
         self.submission_hash = submission_hash
         self.control_root = str(dpdispatcher_home() / "hdfs" / submission_hash)
         os.makedirs(self.control_root, exist_ok=True)
         hadoop_fs(["-mkdir", "-p", self.remote_root])
+
+    def job_root(self, submission_hash: str) -> str:
+        return posixpath.join(self.init_remote_root or "", submission_hash)
 
     @property
     def upload_archive(self) -> str:

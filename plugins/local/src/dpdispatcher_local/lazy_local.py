@@ -30,6 +30,10 @@ class LazyLocalContext(LocalContext):
         self.remote_root = self.local_root
         os.makedirs(self.remote_root, exist_ok=True)
 
+    def job_root(self, submission_hash: str) -> str:
+        """Every submission of the bound work base runs in it."""
+        return self.local_root
+
     def upload_files(self, files: list[str], dirs: Sequence[str] = ()) -> None:
         for d in dirs:
             os.makedirs(os.path.join(self.remote_root, d), exist_ok=True)

@@ -250,7 +250,7 @@ class SSHContext(BaseContext):
                 logger.info("remote_root %r is %s on %s", self.init_remote_root, self._base, self.session.where)
             return self._base
 
-    def _job_root(self, submission_hash: str) -> str:
+    def job_root(self, submission_hash: str) -> str:
         return posixpath.join(self._base_root(), submission_hash)
 
     def _root(self) -> str:
