@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 #: Tasks are shuffled with this seed before grouping, so re-running a program makes the same jobs.
 SHUFFLE_SEED = 42
 ERRLOG_TAIL_LINES = 20
+#: job scripts are written in calls of about this many bytes
+SCRIPT_BATCH_BYTES = 32 * 2**20
 
 
 class Submission:
@@ -310,10 +312,19 @@ class Submission:
         plugins.hook().files_uploaded(context=context, submission=self, files=files)
 
     def write_job_scripts(self) -> None:
-        """Write every job's script into the job root (one batched call)."""
-        self._machine().context.write_files(
-            {job.script_file_name: self._machine().gen_script(job) for job in self.belonging_jobs}
-        )
+        """Write every job's script into the job root: batched calls, each of at most SCRIPT_BATCH_BYTES of
+        scripts, generated as they are written (a million tasks' scripts never sit in memory at once)."""
+        machine = self._machine()
+        batch: dict[str, str] = {}
+        size = 0
+        for job in self.belonging_jobs:
+            batch[job.script_file_name] = script = machine.gen_script(job)
+            size += len(script)
+            if size >= SCRIPT_BATCH_BYTES:
+                machine.context.write_files(batch)
+                batch, size = {}, 0
+        if batch:
+            machine.context.write_files(batch)
 
     def download_jobs(self, tasks: list[Task] | None = None) -> None:
         """Fetch the backward files of ``tasks`` (default all) and the common ones; a missing file is an error."""
