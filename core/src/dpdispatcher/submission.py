@@ -28,6 +28,7 @@ from dpdispatcher.errors import (
     SubmissionFailedError,
     UnsafePathError,
 )
+from dpdispatcher.failure_report import failure_report
 from dpdispatcher.job import ACTIVE_STATES, Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 #: Tasks are shuffled with this seed before grouping, so re-running a program makes the same jobs.
 SHUFFLE_SEED = 42
-ERRLOG_TAIL_LINES = 20
 #: job scripts are written in calls of about this many bytes
 SCRIPT_BATCH_BYTES = 32 * 2**20
 
@@ -717,62 +717,12 @@ class Submission:
         self.submission_to_json()
         still_running = [job for job in failed_jobs if job.job_state in ACTIVE_STATES]
         raise SubmissionFailedError(
-            self._failure_report(gave_up, failed_tasks, len(good_tasks) + len(finished_doubtful), still_running)
-        )
-
-    def _silent_job_outputs(self, failed_jobs: list[Job], fail_files: set[str]) -> list[str]:
-        """The tail of the job's own output, for jobs none of whose tasks reported an errlog: their script failed
-        first (a syntax error in a command, a module that does not load), the scheduler ended them, or the failed
-        tasks have no errlog (their stderr went to the job's output)."""
-        machine = self._machine()
-        silent = [
-            job for job in failed_jobs if not any(t.fail_file in fail_files and t.errlog for t in job.job_task_list)
-        ]
-        outputs = {name: job for job in silent for name in machine.output_files(job)}
-        lines = []
-        for name in sorted(machine.context.files_exist(list(outputs))):
-            tail = machine.context.read_file(name).splitlines()[-ERRLOG_TAIL_LINES:]
-            if tail:
-                lines.append(f"- job {outputs[name].job_hash[:12]} printed, at the end of {name}:")
-                lines += ["    " + line for line in tail]
-        return lines
-
-    def _failure_report(
-        self, failed_jobs: list[Job], failed_tasks: list[Task], n_downloaded: int, still_running: list[Job]
-    ) -> str:
-        context = self._machine().context
-        retries = self._machine().retry_count
-        lines = [
-            f"{len(failed_tasks)} task(s) still failed after {retries} retries (submission {self.submission_hash}):"
-        ]
-        present = context.files_exist([t.fail_file for t in failed_tasks])
-        for task in failed_tasks:
-            fail_file = task.fail_file
-            lines.append(
-                f"- task directory {os.path.join(context.local_root, task.task_work_path)} (command: {task.command})"
+            failure_report(
+                self._machine(),
+                self.submission_hash,
+                gave_up,
+                failed_tasks,
+                n_downloaded=len(good_tasks) + len(finished_doubtful),
+                still_running=still_running,
             )
-            lines.append(f"  ran in {os.path.join(context.remote_root, task.task_work_path)}")
-            if fail_file in present:
-                report = context.read_file(fail_file).splitlines()
-                exit_code = report[0] if report else "failed"
-                if task.errlog:
-                    lines.append(f"  {exit_code}; last lines of {task.errlog}:")
-                    lines += ["    " + line for line in report[1:][-ERRLOG_TAIL_LINES:]]
-                else:
-                    lines.append(f"  {exit_code} (no errlog: its stderr went to the job's output)")
-            else:
-                lines.append("  the task did not report back (its job was killed or ended first)")
-        lines += self._silent_job_outputs(failed_jobs, present)
-        reasons = {self._machine().describe_failure(job) for job in failed_jobs} - {""}
-        if reasons:
-            lines.append("scheduler: " + "; ".join(sorted(reasons)))
-        lines.append(f"The results of the {n_downloaded} task(s) that succeeded were downloaded.")
-        if still_running:
-            lines.append(
-                f"{len(still_running)} other job(s) are still queued or running: the run stopped at the first job "
-                "that gave up (continue_on_failure keeps it going); the next run picks them up."
-            )
-        lines.append(
-            f"Fix the cause and run again after `dpdisp submission {self.submission_hash} --reset-fail-count`."
         )
-        return "\n".join(lines)
