@@ -75,3 +75,49 @@ def copy_submission(
     ]
     res = Resources.load_from_dict({"group_size": group_size, **resources})
     return Submission("wb", machine=machine, resources=res, task_list=tasks)
+
+
+class CommandWrappers:
+    """Wrappers first on PATH, one per real command: they log each call and exec the real one.
+
+    ``fail(cmd, n, message)`` makes the next ``n`` calls of ``cmd`` print ``message`` and exit 1.
+    """
+
+    def __init__(self, root: Path, real: dict[str, str]) -> None:
+        self.bin = root / "bin"
+        self.logs = root / "logs"
+        self.faults = root / "faults"
+        for d in (self.bin, self.logs, self.faults):
+            d.mkdir(parents=True)
+        for cmd, path in real.items():
+            wrapper = self.bin / cmd
+            wrapper.write_text(
+                "#!/bin/bash\n"
+                f'printf "%s\\n" "$*" >> {self.logs / cmd}\n'
+                f"fault={self.faults / cmd}\n"
+                'if [ -s "$fault" ]; then\n'
+                '  n=$(head -1 "$fault"); msg=$(tail -n +2 "$fault")\n'
+                '  if [ "$n" -gt 0 ]; then\n'
+                '    { echo $((n - 1)); echo "$msg"; } > "$fault"\n'
+                '    echo "$msg" >&2; exit 1\n'
+                "  fi\n"
+                "fi\n"
+                f'exec {path} "$@"\n'
+            )
+            wrapper.chmod(0o755)
+        self.path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    def calls(self, cmd: str) -> list[str]:
+        log = self.logs / cmd
+        return log.read_text().splitlines() if log.exists() else []
+
+    def count(self, cmd: str) -> int:
+        return len(self.calls(cmd))
+
+    def fail(self, cmd: str, n: int, message: str) -> None:
+        (self.faults / cmd).write_text(f"{n}\n{message}\n")
+
+    def faults_left(self, cmd: str) -> int:
+        """How many of the failures asked for with :meth:`fail` have not happened yet."""
+        fault = self.faults / cmd
+        return int(fault.read_text().split("\n", 1)[0]) if fault.exists() else 0

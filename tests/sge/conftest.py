@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port, skip_or_fail
+from helpers import CommandWrappers, free_port, skip_or_fail
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
 #: Grid Engine's own binaries (other qsub/qstat, e.g. Torque-style wrappers, may be on PATH)
@@ -102,49 +102,11 @@ def _stop(state_dir: Path) -> None:
         pass
 
 
-class SGECommands:
-    """Wrappers named qsub/qstat/qacct/qdel first on PATH: they log each call and exec the real one.
-
-    ``fail(cmd, n, message)`` makes the next ``n`` calls of ``cmd`` print ``message`` and exit 1.
-    """
+class SGECommands(CommandWrappers):
+    """Logging, fault-injecting wrappers of qsub/qstat/qacct/qdel (see :class:`helpers.CommandWrappers`)."""
 
     def __init__(self, root: Path) -> None:
-        self.bin = root / "bin"
-        self.logs = root / "logs"
-        self.faults = root / "faults"
-        for d in (self.bin, self.logs, self.faults):
-            d.mkdir(parents=True)
-        for cmd in COMMANDS:
-            wrapper = self.bin / cmd
-            wrapper.write_text(
-                "#!/bin/bash\n"
-                f'printf "%s\\n" "$*" >> {self.logs / cmd}\n'
-                f"fault={self.faults / cmd}\n"
-                'if [ -s "$fault" ]; then\n'
-                '  n=$(head -1 "$fault"); msg=$(tail -n +2 "$fault")\n'
-                '  if [ "$n" -gt 0 ]; then\n'
-                '    { echo $((n - 1)); echo "$msg"; } > "$fault"\n'
-                '    echo "$msg" >&2; exit 1\n'
-                "  fi\n"
-                "fi\n"
-                f'exec {SGEBIN}/{cmd} "$@"\n'
-            )
-            wrapper.chmod(0o755)
-        self.path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
-
-    def calls(self, cmd: str) -> list[str]:
-        log = self.logs / cmd
-        return log.read_text().splitlines() if log.exists() else []
-
-    def count(self, cmd: str) -> int:
-        return len(self.calls(cmd))
-
-    def fail(self, cmd: str, n: int, message: str) -> None:
-        (self.faults / cmd).write_text(f"{n}\n{message}\n")
-
-    def faults_left(self, cmd: str) -> int:
-        fault = self.faults / cmd
-        return int(fault.read_text().split("\n", 1)[0]) if fault.exists() else 0
+        super().__init__(root, {cmd: f"{SGEBIN}/{cmd}" for cmd in COMMANDS})
 
 
 @pytest.fixture
