@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -121,3 +122,40 @@ class CommandWrappers:
         """How many of the failures asked for with :meth:`fail` have not happened yet."""
         fault = self.faults / cmd
         return int(fault.read_text().split("\n", 1)[0]) if fault.exists() else 0
+
+
+def write_submission_file(tmp_path: Path, **machine: object) -> Path:
+    """A submission file of three quick tasks (Shell on LocalContext, two jobs, a common forward file), its
+    roots under tmp_path; ``machine`` adds machine keys. Each task writes ``hello <i>`` and the common file
+    ``g`` to its ``out.txt``."""
+    work = tmp_path / "work"
+    for i in range(3):
+        (work / f"d{i}").mkdir(parents=True)
+        (work / f"d{i}" / "example.txt").write_text(f"hello {i}\n")
+    (work / "graph.pb").write_text("g\n")
+    data = {
+        "work_base": "work/",
+        "machine": {
+            "batch_type": "Shell",
+            "context_type": "LocalContext",
+            "local_root": "./",
+            "remote_root": str(tmp_path / "remote"),
+            **machine,
+        },
+        "resources": {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 2},
+        "task_list": [
+            {
+                "command": "cat example.txt ../graph.pb",
+                "task_work_path": f"d{i}/",
+                "forward_files": ["example.txt"],
+                "backward_files": ["out.txt"],
+                "outlog": "out.txt",
+            }
+            for i in range(3)
+        ],
+        "forward_common_files": ["graph.pb"],
+        "backward_common_files": [],
+    }
+    path = tmp_path / "submission.json"
+    path.write_text(json.dumps(data))
+    return path

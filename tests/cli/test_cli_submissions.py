@@ -40,7 +40,7 @@ def test_submission_asks_the_scheduler_and_offline_shows_the_record(submission_f
     assert record_path(submission_hash).read_text() == record  # asking changes no record
 
     assert main(["submit", str(submission_file)]) == 0  # the run picks the finished jobs up
-    assert (submission_file.parent / "work" / "d2" / "out.txt").read_text() == "hello 2\n"
+    assert (submission_file.parent / "work" / "d2" / "out.txt").read_text() == "hello 2\ng\n"
 
 
 def test_a_missing_plugin_is_named_and_offline_still_works(submission_file, capsys):

@@ -4,41 +4,9 @@ from __future__ import annotations
 
 import json
 
+from helpers import write_submission_file as submission_file
+
 from dpdispatcher.cli import main
-
-
-def submission_file(tmp_path, **machine):
-    work = tmp_path / "work"
-    for i in range(3):
-        (work / f"d{i}").mkdir(parents=True)
-        (work / f"d{i}" / "example.txt").write_text(f"hello {i}\n")
-    (work / "graph.pb").write_text("g\n")
-    data = {
-        "work_base": "work/",
-        "machine": {
-            "batch_type": "Shell",
-            "context_type": "LocalContext",
-            "local_root": "./",
-            "remote_root": str(tmp_path / "remote"),
-            **machine,
-        },
-        "resources": {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": 2},
-        "task_list": [
-            {
-                "command": "cat example.txt ../graph.pb",
-                "task_work_path": f"d{i}/",
-                "forward_files": ["example.txt"],
-                "backward_files": ["out.txt"],
-                "outlog": "out.txt",
-            }
-            for i in range(3)
-        ],
-        "forward_common_files": ["graph.pb"],
-        "backward_common_files": [],
-    }
-    path = tmp_path / "submission.json"
-    path.write_text(json.dumps(data))
-    return path
 
 
 def test_submit_runs_the_manual_submission_file(tmp_path, capsys, monkeypatch):
