@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import os
+import subprocess
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,21 @@ class CommandResult:
                 f"command failed with exit code {self.returncode}: {cmd[:500]}\n{self.stderr.strip() or self.stdout.strip()}"
             )
         return self
+
+    @classmethod
+    def of_local_bash(cls, cmd: str, cwd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
+        """Run ``cmd`` with bash on this machine in ``cwd``, fed ``stdin`` (``None``: an empty input)."""
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            executable="/bin/bash",
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin if stdin is not None else "",
+        )
+        return cls(proc.returncode, proc.stdout, proc.stderr)
 
 
 class _ContextFactory(abc.ABCMeta):

@@ -20,7 +20,6 @@ import json
 import os
 import posixpath
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Collection, Sequence
 
@@ -172,18 +171,7 @@ class HDFSContext(BaseContext):
 
     def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
         """Run ``cmd`` with bash on this machine, in the submission's control directory (HDFS has no shell)."""
-        cwd = self.control_root or self.init_local_root
-        proc = subprocess.run(
-            cmd,
-            shell=True,
-            executable="/bin/bash",
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin if stdin is not None else "",
-        )
-        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+        return CommandResult.of_local_bash(cmd, self.control_root or self.init_local_root, timeout, stdin)
 
     def write_file(self, fname: str, write_str: str) -> None:
         self.write_files({fname: write_str})

@@ -103,17 +103,7 @@ class LocalContext(BaseContext):
     # -- files and commands ----------------------------------------------------
 
     def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        proc = subprocess.run(
-            cmd,
-            shell=True,
-            executable="/bin/bash",
-            cwd=self.remote_root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin if stdin is not None else "",
-        )
-        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+        return CommandResult.of_local_bash(cmd, self.remote_root, timeout, stdin)
 
     def write_file(self, fname: str, write_str: str) -> None:
         atomic_write_text(self._path(fname), write_str, durable=False)
