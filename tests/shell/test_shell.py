@@ -11,7 +11,7 @@ import pytest
 from helpers import copy_submission, local_machine
 
 from dpdispatcher import JobStatus, Resources
-from dpdispatcher.testing import MachineContract
+from dpdispatcher.testing import MachineContract, wait_until
 
 
 class TestShellContract(MachineContract):
@@ -94,17 +94,14 @@ def test_script_carries_modules_sources_envs_and_cuda_devices(tmp_path):
 
 def test_kill_stops_the_whole_job(tmp_path):
     machine = local_machine(tmp_path)
-    submission = copy_submission(machine, n=2, group_size=2, command="sleep 60", para_deg=2)
+    sleep = "sleep 60.0713"  # a duration no other test uses: its processes are this test's
+    submission = copy_submission(machine, n=2, group_size=2, command=sleep, para_deg=2)
     submission.run_submission(exit_on_submit=True)
     job = submission.belonging_jobs[0]
     assert machine.check_statuses([job]) == [JobStatus.running]
     machine.kill(job)
-    for _ in range(200):
-        if machine.check_statuses([job]) == [JobStatus.terminated]:
-            break
-        machine.wait([job], 0.05)
-    assert machine.check_statuses([job]) == [JobStatus.terminated]
-    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("sleep 60")]
+    wait_until(lambda: machine.check_statuses([job]) == [JobStatus.terminated], "the killed job ended", bound=60)
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith(sleep)]
 
 
 def _cmdline(proc: Path) -> str:
