@@ -6,59 +6,23 @@ import time
 from pathlib import Path
 
 import pytest
+from doubles.kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
 
-from dpdispatcher import Machine, Resources, Submission, Task
+from dpdispatcher import Machine, Submission
 from dpdispatcher.errors import SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.testing import MachineContract
 
 pytestmark = pytest.mark.pbs
 
-CHECK_INTERVAL = 1
-BOUND = 60
-
 
 def array_machine(tmp_path: Path, **extra) -> Machine:
-    machine = Machine.load_from_dict(
-        {
-            "batch_type": "PBSJobArray",
-            "context_type": "LocalContext",
-            "local_root": str(tmp_path / "local"),
-            "remote_root": str(tmp_path / "remote"),
-            **extra,
-        }
-    )
-    machine.retry_delay = 0.05
-    return machine
+    return double_machine(tmp_path, "PBSJobArray", **extra)
 
 
 def array_submission(machine: Machine, commands: list[str], size: int = 1, **resources) -> Submission:
-    work_base = Path(machine.context.init_local_root) / "wb"
-    tasks = []
-    for i, command in enumerate(commands):
-        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
-        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
-        tasks.append(
-            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
-        )
-    res = Resources.load_from_dict(
-        {
-            "number_node": 1,
-            "cpu_per_node": 1,
-            "gpu_per_node": 0,
-            "queue_name": "",
-            "group_size": 0,
-            "batch_type": "PBSJobArray",
-            "kwargs": {"pbs_job_size": size},
-            **resources,
-        }
-    )
-    return Submission("wb", machine=machine, resources=res, task_list=tasks)
-
-
-def outputs(machine: Machine, n: int) -> list[str]:
-    wb = Path(machine.context.init_local_root) / "wb"
-    return [(wb / f"t{i}" / "out.txt").read_text() for i in range(n)]
+    """All tasks in one job (group_size 0), ``size`` tasks per array element."""
+    return make_submission(machine, commands, group_size=0, kwargs={"pbs_job_size": size}, **resources)
 
 
 class TestPBSJobArrayContractAgainstThePBSDouble(MachineContract):

@@ -15,98 +15,31 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from doubles.fixture import SchedulerDouble
+from doubles.kit import (
+    BOUND,
+    CHECK_INTERVAL,
+    COPY,
+    count_polls,
+    double_machine,
+    job_ids,
+    make_submission,
+    outputs,
+    wait_for,
+)
 
-from dpdispatcher import Machine, Resources, Submission, Task
+from dpdispatcher import Machine
 from dpdispatcher.errors import SchedulerError, SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.testing import MachineContract
 
 pytestmark = pytest.mark.pbs
 
-CHECK_INTERVAL = 1
-BOUND = 60
-COPY = "cat in.txt > out.txt"
-
 
 def pbs_machine(tmp_path: Path, **extra) -> Machine:
-    machine = Machine.load_from_dict(
-        {
-            "batch_type": "PBS",
-            "context_type": "LocalContext",
-            "local_root": str(tmp_path / "local"),
-            "remote_root": str(tmp_path / "remote"),
-            **extra,
-        }
-    )
-    machine.retry_delay = 0.05  # transient-trouble backoff, kept short for the tests
-    return machine
-
-
-def make_submission(
-    machine: Machine, commands: list[str], group_size: int = 1, task_name: str | None = None, **resources
-) -> Submission:
-    work_base = Path(machine.context.init_local_root) / "wb"
-    tasks = []
-    for i, command in enumerate(commands):
-        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
-        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
-        tasks.append(
-            Task(
-                command=command,
-                task_work_path=f"t{i}/",
-                forward_files=["in.txt"],
-                backward_files=["out.txt"],
-                task_name=task_name,
-            )
-        )
-    res = Resources.load_from_dict(
-        {
-            "number_node": 1,
-            "cpu_per_node": 1,
-            "gpu_per_node": 0,
-            "queue_name": "",
-            "group_size": group_size,
-            "batch_type": "PBS",
-            **resources,
-        }
-    )
-    return Submission("wb", machine=machine, resources=res, task_list=tasks)
-
-
-def outputs(machine: Machine, n: int) -> list[str]:
-    wb = Path(machine.context.init_local_root) / "wb"
-    return [(wb / f"t{i}" / "out.txt").read_text() for i in range(n)]
-
-
-def wait_for(predicate: Callable[[], bool], what: str, bound: float = BOUND) -> None:
-    deadline = time.monotonic() + bound
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {bound} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def count_polls(machine: Machine) -> list[int]:
-    polls: list[int] = []
-    original = machine.check_statuses
-
-    def counted(jobs):
-        polls.append(len(jobs))
-        return original(jobs)
-
-    machine.check_statuses = counted  # type: ignore[method-assign]
-    return polls
-
-
-def job_ids(remote: Path) -> list[str]:
-    return [Path(p).read_text().strip() for p in glob.glob(str(remote / "*" / "*_job_id"))]
-
-
-# -- contract -----------------------------------------------------------------------------------------
+    return double_machine(tmp_path, "PBS", **extra)
 
 
 class TestPBSContractAgainstThePBSDouble(MachineContract):
