@@ -8,7 +8,6 @@ import pytest
 
 from dpdispatcher import Machine, Resources, Task
 from dpdispatcher.errors import ConfigError, PluginNotFoundError
-from dpdispatcher.plugins import get_registry
 
 MANUAL_RESOURCES = {
     "number_node": 1,
@@ -107,19 +106,16 @@ def test_unknown_batch_type_lists_what_is_installed(tmp_path):
 
 def test_a_name_no_shipped_plugin_provides_gets_no_install_hint(tmp_path):
     """Hints name only distributions this repository ships (tests/core/test_plugins.py covers those)."""
-    registry = get_registry()
-    if "distributedshell" in registry.machines.entries:
-        pytest.skip("a DistributedShell plugin is installed")
     with pytest.raises(PluginNotFoundError) as err:
         Machine.load_from_dict(
             {
-                "batch_type": "DistributedShell",
+                "batch_type": "HTCondor",
                 "context_type": "Local",
                 "local_root": str(tmp_path),
                 "remote_root": str(tmp_path),
             }
         )
-    assert "unknown batch type 'DistributedShell'" in str(err.value)
+    assert "unknown batch type 'HTCondor'" in str(err.value)
     assert "install" not in str(err.value)
 
 
