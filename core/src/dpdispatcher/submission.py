@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 #: Tasks are shuffled with this seed before grouping, so re-running a program makes the same jobs.
 SHUFFLE_SEED = 42
+#: streamed downloads rewrite the record at most every RECORD_INTERVAL seconds, and at most for a
+#: 1/RECORD_COST_FACTOR share of the run
+RECORD_INTERVAL = 2.0
+RECORD_COST_FACTOR = 10
 #: job scripts are written in calls of about this many bytes
 SCRIPT_BATCH_BYTES = 32 * 2**20
 
@@ -83,6 +87,8 @@ class Submission:
         self.machine: Machine | None = None
         self._lock: DriverLock | None = None
         self._missing: list[str] = []  # backward patterns that matched nothing, reported when the run ends
+        self._record_due = 0.0  # monotonic time before which streamed downloads do not rewrite the record
+        self._record_stale = False  # jobs were downloaded since the record was last written
         self.register_task_list(task_list or [])
         if machine is not None:
             self.bind_machine(machine)
@@ -195,8 +201,13 @@ class Submission:
 
     def submission_to_json(self) -> None:
         """Write the record of this submission atomically (local, and a copy in the job root)."""
+        start = time.monotonic()
         text = json.dumps(self.serialize())  # compact: the C encoder, fast for thousands of tasks
         atomic_write_text(record_path(self.submission_hash), text)
+        now = time.monotonic()
+        # a record of 100,000 tasks takes a while to write: keep its rewrites a small share of the run
+        self._record_due = now + max(RECORD_INTERVAL, RECORD_COST_FACTOR * (now - start))
+        self._record_stale = False
 
     def _write_remote_record(self) -> None:
         self._machine().context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize()))
@@ -345,12 +356,15 @@ class Submission:
         again. Missing files are reported once the run ends, after everything else arrived.
         """
         fresh = [job for job in self.belonging_jobs if job.job_state == JobStatus.finished and not job.downloaded]
-        if not fresh:
-            return
-        self._missing += self._fetch(self.backward_file_list([t for j in fresh for t in j.job_task_list], False))
-        for job in fresh:
-            job.downloaded = True
-        self.submission_to_json()
+        if fresh:
+            self._missing += self._fetch(self.backward_file_list([t for j in fresh for t in j.job_task_list], False))
+            for job in fresh:
+                job.downloaded = True
+            self._record_stale = True
+        if all(job.job_state == JobStatus.finished for job in self.belonging_jobs):
+            return  # the run ends now with the small finished record (a crash before it fetches these again)
+        if self._record_stale and time.monotonic() >= self._record_due:
+            self.submission_to_json()  # between two writes a crash costs only downloading some results again
 
     def _raise_missing(self, missing: list[str]) -> None:
         if missing:
