@@ -51,7 +51,7 @@ def listings(double) -> list[list[str]]:
 
 class TestFugakuContractAgainstTheFugakuDouble(MachineContract):
     #: every job is a python runner and a bash script on a 2-core machine
-    many_jobs = 200
+    many_jobs = 100
     wait_bound = BOUND
 
     @pytest.fixture

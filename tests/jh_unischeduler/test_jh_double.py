@@ -50,7 +50,7 @@ def tables(double) -> list[list[str]]:
 
 class TestJHUniSchedulerContractAgainstTheJHDouble(MachineContract):
     #: every job is a python runner and a bash script on a 2-core machine
-    many_jobs = 200
+    many_jobs = 100
     wait_bound = BOUND
 
     @pytest.fixture

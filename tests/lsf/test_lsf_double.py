@@ -56,7 +56,7 @@ def status_calls(double: SchedulerDouble) -> list[list[str]]:
 
 class TestLSFContractAgainstTheLSFDouble(MachineContract):
     #: every job is a python runner and a bash script on a 2-core machine
-    many_jobs = 200
+    many_jobs = 100
     wait_bound = BOUND
 
     @pytest.fixture

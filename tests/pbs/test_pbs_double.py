@@ -44,7 +44,7 @@ def pbs_machine(tmp_path: Path, **extra) -> Machine:
 
 class TestPBSContractAgainstThePBSDouble(MachineContract):
     #: every job is a python runner and a bash script on a 2-core machine
-    many_jobs = 200
+    many_jobs = 100
     wait_bound = BOUND
 
     @pytest.fixture
