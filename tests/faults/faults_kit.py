@@ -63,8 +63,9 @@ WHENS = {
     "before": "die instead of calling",
     "after": "die once the call returned",
     "half": "call it with the first half of its list (or dict) argument, then die",
-    "mixed": "(status queries: check_statuses, finished_by_tag; any call) die once an answer has some jobs "
-    "finished and some not",
+    "mixed": "(any call) die once some jobs are finished and some not: in the answer of a status query "
+    "(check_statuses), or, for a Submission method, among its jobs after the call (_stream_results: a poll "
+    "that saw jobs finish, however it saw them)",
     "torn": "leave what a kill in the middle of the write leaves (atomic_write_text: half the text in a "
     "temporary file beside the record; copyfile: half the source in the destination), then die",
     "during": f"die {DURING_AFTER} s into the call, while it runs",
@@ -114,20 +115,20 @@ LOCAL_POINTS = (
     "submission.submission_to_json:after:2",
     "submission._write_remote_record:after",
     "machine.check_statuses:after",
-    "machine.finished_by_tag:mixed",
+    "submission._stream_results:mixed",
     "context.download_files:after",
     "context.download_files:before:2",
     "submission._finish:before",
     "submission._mark_finished:after",
     "lock.release:after",
     "context.clean:after",
-    "machine.finished_by_tag:mixed+context.download_files:after",
+    "submission._stream_results:mixed+context.download_files:after",
 )
 SSH_POINTS = (
     "lock.acquire:after",
     "context.upload_files:half",
     "machine.submit_jobs:half",
-    "machine.finished_by_tag:mixed",
+    "submission._stream_results:mixed",
     "context.download_files:after",
     "submission._mark_finished:after",
 )
@@ -197,8 +198,8 @@ def install(point: KillPoint, submission: Any) -> None:
         calls += 1
         if point.when == "mixed":
             result = original(*args, **kwargs)
-            if isinstance(result, set):  # finished_by_tag: the hashes of the tagged ones among args[1]
-                finished = [job.job_hash in result for job in args[1]]
+            if point.owner == "submission":
+                finished = [job.job_state == JobStatus.finished for job in args[0].belonging_jobs]
             else:
                 finished = [state == JobStatus.finished for state in result]
             if any(finished) and not all(finished):
