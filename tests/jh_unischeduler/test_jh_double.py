@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from doubles.kit import (
+from scheduler_kit import (
     BOUND,
     CHECK_INTERVAL,
     COPY,

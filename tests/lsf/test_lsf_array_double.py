@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from doubles.kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
+from scheduler_kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
 
 from dpdispatcher import Machine, Submission
 from dpdispatcher.errors import SubmissionFailedError

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from doubles.kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
+from scheduler_kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
 
 from dpdispatcher import Machine, Submission
 from dpdispatcher.errors import SubmissionFailedError

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from doubles.fixture import SchedulerDouble
-from doubles.kit import (
+from scheduler_kit import (
     BOUND,
     CHECK_INTERVAL,
     COPY,

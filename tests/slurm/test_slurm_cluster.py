@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from scheduler_kit import count_polls, make_submission, outputs
 
-from dpdispatcher import Machine, Resources, Submission, Task
+from dpdispatcher import Machine
 from dpdispatcher.errors import SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
-from dpdispatcher.testing import MachineContract
+from dpdispatcher.testing import MachineContract, wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -41,53 +42,8 @@ def slurm_machine(tmp_path: Path, batch_type: str = "Slurm", **extra) -> Machine
     return machine
 
 
-def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
-    work_base = Path(machine.context.init_local_root) / "wb"
-    tasks = []
-    for i, command in enumerate(commands):
-        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
-        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
-        tasks.append(
-            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
-        )
-    res = Resources.load_from_dict(
-        {
-            "number_node": 1,
-            "cpu_per_node": 1,
-            "gpu_per_node": 0,
-            "queue_name": "",
-            "group_size": group_size,
-            "batch_type": type(machine).__name__,
-            **resources,
-        }
-    )
-    return Submission("wb", machine=machine, resources=res, task_list=tasks)
-
-
-def outputs(machine: Machine, n: int) -> list[str]:
-    wb = Path(machine.context.init_local_root) / "wb"
-    return [(wb / f"t{i}" / "out.txt").read_text() for i in range(n)]
-
-
-def wait_for(predicate, what: str, bound: float = BOUND) -> None:
-    deadline = time.monotonic() + bound
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {bound} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def count_polls(machine: Machine) -> list[int]:
-    """Wrap machine.check_statuses to count the polls and the jobs each one asked about."""
-    polls: list[int] = []
-    original = machine.check_statuses
-
-    def counted(jobs):
-        polls.append(len(jobs))
-        return original(jobs)
-
-    machine.check_statuses = counted
-    return polls
+def wait_for(predicate: Callable[[], bool], what: str, bound: float = BOUND) -> None:
+    wait_until(predicate, what, bound)
 
 
 def job_id_files(remote: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Builders shared by the tests that run a batch type against a scheduler double (tests/<name>/test_*_double.py)."""
+"""Builders shared by the tests that run a batch type against a real scheduler or a scheduler double."""
 
 from __future__ import annotations
 
