@@ -280,6 +280,12 @@ class MachineContract:
             + command
         )
 
+    def _tasks_started(self, machine: Machine, jobs: list[Job]) -> bool:
+        """Whether the first (held) task of each of ``jobs`` left its ``started`` file. Override where running
+        tasks' files are not in the job root (a staged backend: look where the jobs run)."""
+        markers = [job.job_task_list[0].task_work_path.rstrip("/") + "/started" for job in jobs]
+        return machine.context.files_exist(markers) == set(markers)
+
     @staticmethod
     def _release(machine: Machine) -> None:
         machine.context.write_file("release", "")
@@ -451,12 +457,11 @@ class MachineContract:
         with self._stopped_on_failure(machine, submission):
             submission.run_submission(exit_on_submit=True)
             jobs = submission.belonging_jobs
-            markers = [job.job_task_list[0].task_work_path.rstrip("/") + "/started" for job in jobs]
             seen: list[JobStatus] = []
 
             def started() -> bool:
                 seen.extend(machine.check_statuses(jobs))
-                return machine.context.files_exist(markers) == set(markers)
+                return self._tasks_started(machine, jobs)
 
             wait_until(started, "the first task of each job to start", self.wait_bound, interval=0.2)
             assert set(seen) <= {JobStatus.waiting, JobStatus.running}, seen
