@@ -155,6 +155,16 @@ class TestHDFSContextAgainstTheHadoopDouble(ContextContract):
         result = bound.run("printf 'one\\ntwo\\n'; echo err >&2; exit 4")
         assert (result.returncode, result.stdout, result.stderr.strip()) == (4, "one\ntwo\n", "err")
 
+    def test_clean_finished_removes_what_it_is_given_and_nothing_else(
+        self, bound: BaseContext, hadoop_double: HadoopDouble
+    ) -> None:
+        """The HDFS way: finished jobs' files wait for the one `-rm` of clean (each `hadoop fs` starts a JVM)."""
+        bound.write_files({"gone tag": "", "kept tag": ""})
+        calls = len(hadoop_double.calls("hadoop"))
+        bound.clean_finished(["gone tag"], ["task 1"])
+        assert len(hadoop_double.calls("hadoop")) == calls
+        assert bound.files_exist(["gone tag", "kept tag"]) == {"gone tag", "kept tag"}
+
     def test_download_brings_back_globs_and_dirs_and_reports_missing(self, bound: BaseContext) -> None:
         """The HDFS way: what a container put back (its result archive) comes back by name, glob and directory."""
         outputs = {"task 0/res dir/r.txt": "r\n", "task 1/x 1.out": "x\n", "task 1/y.out": "y\n"}

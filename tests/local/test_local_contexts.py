@@ -35,6 +35,8 @@ class TestCopyingLocalContextContract(ContextContract):
 
 
 class TestLazyLocalContextContract(ContextContract):
+    removes_finished_task_dirs = False  # they are the user's
+
     @pytest.fixture
     def context(self, tmp_path):
         return make_context(tmp_path, "LazyLocalContext")

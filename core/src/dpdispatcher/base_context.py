@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from dpdispatcher import plugins
 from dpdispatcher._compat import ContextCompat
-from dpdispatcher.commands import STDIN_SCRIPT, script
+from dpdispatcher.commands import STDIN_SCRIPT, chunked_command, script
 from dpdispatcher.errors import ConfigError, SchedulerError
 
 if TYPE_CHECKING:
@@ -177,6 +177,18 @@ class BaseContext(ContextCompat, metaclass=_ContextFactory):
         """Write several text files. Override to send them in one round trip."""
         for fname, text in files.items():
             self.write_file(fname, text)
+
+    def clean_finished(self, generated: Collection[str], task_dirs: Collection[str]) -> None:
+        """Remove, while the run goes on, what finished jobs left whose results are back: the ``generated``
+        names and the ``task_dirs`` with everything in them (names relative to the job root).
+
+        The core passes only task directories that no other job uses. Default: one script of ``rm -rf``
+        over :meth:`run` (which runs in the job root). A context whose job root is the user's work
+        base removes only ``generated``; one where a command is costly may keep everything for :meth:`clean`.
+        """
+        names = [*generated, *task_dirs]
+        if names:
+            self.run_script(chunked_command(["rm", "-rf", "--"], names)).check("removing finished jobs' files")
 
     def close(self) -> None:
         """Release connections. Default: nothing to release."""

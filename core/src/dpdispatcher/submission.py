@@ -18,6 +18,7 @@ from dpdispatcher import plugins
 from dpdispatcher.arginfo import check_kwargs
 from dpdispatcher.base_context import BaseContext
 from dpdispatcher.driver_lock import DriverLock
+from dpdispatcher.early_clean import FinishedJobCleaner
 from dpdispatcher.errors import (
     ConfigError,
     MissingBackwardFileError,
@@ -89,6 +90,7 @@ class Submission:
         self._missing: list[str] = []  # backward patterns that matched nothing, reported when the run ends
         self._record_due = 0.0  # monotonic time before which streamed downloads do not rewrite the record
         self._record_stale = False  # jobs were downloaded since the record was last written
+        self._cleaner: FinishedJobCleaner | None = None  # with clean=True: finished jobs' files go during the run
         self.register_task_list(task_list or [])
         if machine is not None:
             self.bind_machine(machine)
@@ -208,6 +210,8 @@ class Submission:
         # a record of 100,000 tasks takes a while to write: keep its rewrites a small share of the run
         self._record_due = now + max(RECORD_INTERVAL, RECORD_COST_FACTOR * (now - start))
         self._record_stale = False
+        if self._cleaner is not None:
+            self._cleaner.record_written()
 
     def _write_remote_record(self) -> None:
         self._machine().context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize()))
@@ -365,6 +369,8 @@ class Submission:
             return  # the run ends now with the small finished record (a crash before it fetches these again)
         if self._record_stale and time.monotonic() >= self._record_due:
             self.submission_to_json()  # between two writes a crash costs only downloading some results again
+        if self._cleaner is not None:
+            self._cleaner.remove_recorded()
 
     def _raise_missing(self, missing: list[str]) -> None:
         if missing:
@@ -393,6 +399,8 @@ class Submission:
         if self._lock is not None:
             self._lock.release()
         generated = self.generated_files()
+        if self._cleaner is not None:
+            generated = [name for name in generated if name not in self._cleaner.removed]
         if machine.clean_asynchronously:
             threading.Thread(target=machine.context.clean, args=(generated,), name="dpdispatcher-clean").start()
         else:
@@ -505,6 +513,9 @@ class Submission:
             self._write_remote_record()
             if exit_on_submit:
                 return self.serialize()
+            if clean:
+                common = [*self.forward_common_files, *self.backward_common_files]
+                self._cleaner = FinishedJobCleaner(self._machine(), self.belonging_jobs, common)
             self._wait_until_done(check_interval, progress)
         finally:
             progress.close()

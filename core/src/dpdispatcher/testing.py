@@ -647,6 +647,11 @@ class ContextContract:
     #: length of the directory names in the large-file-list tests
     long_name = 200
 
+    #: what :meth:`BaseContext.clean_finished` removes: generated names and task directories (a job root
+    #: that is the user's work base keeps its task directories; a context may keep everything for ``clean``)
+    removes_finished_names = True
+    removes_finished_task_dirs = True
+
     @pytest.fixture
     def context(self, tmp_path: Path) -> BaseContext:
         raise NotImplementedError("subclasses provide a `context` fixture")
@@ -725,6 +730,21 @@ class ContextContract:
         assert (local / "task 1" / "x 1.out").read_text() == "x\n"
         assert (local / "task 0" / "res dir" / "r.txt").read_text() == "r\n"
         assert (local / "task 1" / "y.out").read_text() == "y\n"
+
+    def test_clean_finished_removes_what_it_is_given_and_nothing_else(self, bound: BaseContext) -> None:
+        """clean_finished removes the names and task directories it is given (gone ones are no error) and
+        leaves everything else in the job root."""
+        bound.upload_files(["task 0/in.txt", "task 1/a.dat", "common.txt"], dirs=["task 0", "task 1"])
+        bound.write_files({"gone tag": "", "kept tag": "", "task 1/out.txt": "1\n"})
+        bound.clean_finished(["gone tag", "never written"], ["task 1"])
+        assert bound.clean_finished([], []) is None
+        expected = {"kept tag", "task 0/in.txt", "common.txt"}
+        if not self.removes_finished_names:
+            expected.add("gone tag")
+        if not self.removes_finished_task_dirs:
+            expected |= {"task 1/a.dat", "task 1/out.txt"}
+        names = ["gone tag", "kept tag", "task 0/in.txt", "common.txt", "task 1/a.dat", "task 1/out.txt"]
+        assert bound.files_exist(names) == expected
 
     @slow
     def test_many_files_in_long_directories(self, bound: BaseContext) -> None:

@@ -64,3 +64,7 @@ class LazyLocalContext(LocalContext):
                 os.unlink(os.path.join(self.remote_root, name))
             except FileNotFoundError:
                 pass
+
+    def clean_finished(self, generated: Collection[str], task_dirs: Collection[str]) -> None:
+        """Remove finished jobs' ``generated`` files; the task directories are the user's and stay."""
+        self.clean(generated)

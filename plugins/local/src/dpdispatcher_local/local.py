@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
@@ -122,6 +123,14 @@ class LocalContext(BaseContext):
     def clean(self, generated: Collection[str] = ()) -> None:
         """Remove the job root: everything in it was made for this submission."""
         shutil.rmtree(self.remote_root, ignore_errors=True)
+
+    def clean_finished(self, generated: Collection[str], task_dirs: Collection[str]) -> None:
+        """Remove finished jobs' files and task directories in this process (no shell started)."""
+        for name in generated:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(name))
+        for directory in task_dirs:
+            shutil.rmtree(self._path(directory), ignore_errors=True)
 
     def _path(self, fname: str) -> str:
         """``fname`` (relative to the job root, or absolute inside it) as an absolute path."""
