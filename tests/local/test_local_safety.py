@@ -12,7 +12,7 @@ from helpers import copy_submission, local_machine, write_tasks
 
 from dpdispatcher import Resources, Submission, Task
 from dpdispatcher.errors import DiskFullError, SchedulerError, UnsafePathError
-from dpdispatcher_local.copying import bring_back
+from dpdispatcher_local.copying import bring_back, link_roots
 
 
 def test_a_backward_link_out_of_the_job_root_is_refused_and_the_rest_arrives(tmp_path):
@@ -41,7 +41,7 @@ def test_a_link_inside_a_result_directory_follows_the_same_rule(tmp_path):
     (root / "res" / "data").write_text("d")
     (root / "res" / "inside").symlink_to("data")
     (root / "res" / "outside").symlink_to("/etc/hostname")
-    assert bring_back(str(root), str(base), "res") == [
+    assert bring_back(str(root), str(base), "res", link_roots(str(root), str(base))) == [
         "res/outside -> /etc/hostname (outside the job root and the work base)"
     ]
     assert (base / "res" / "data").read_text() == "d" and (base / "res" / "inside").read_text() == "d"
@@ -66,15 +66,17 @@ def test_a_full_local_disk_is_one_clear_error_and_leaves_no_truncated_result(tmp
     (root / "a" / "small.txt").write_text("s" * 1000)
     (root / "b").mkdir()
     (root / "b" / "big.dat").write_bytes(b"x" * (3 << 20))
-    assert bring_back(str(root), str(base), "a/small.txt") == []
+    assert bring_back(str(root), str(base), "a/small.txt", link_roots(str(root), str(base))) == []
     with pytest.raises(DiskFullError) as err:
-        bring_back(str(root), str(base), "b/big.dat")
+        bring_back(str(root), str(base), "b/big.dat", link_roots(str(root), str(base)))
     assert str(base / "b" / "big.dat") in str(err.value) and f"{3 << 20} bytes needed" in str(err.value)
     assert not (base / "b" / "big.dat").exists()  # whole or absent
     assert [p.name for p in (base / "b").iterdir()] == []  # no temporary file left behind
     assert (base / "a" / "small.txt").read_text() == "s" * 1000  # what came before is whole
     subprocess.run(["mount", "-o", "remount,size=8m", str(base)], check=True)
-    assert bring_back(str(root), str(base), "b/big.dat") == []  # space freed: the re-run completes
+    assert (
+        bring_back(str(root), str(base), "b/big.dat", link_roots(str(root), str(base))) == []
+    )  # space freed: the re-run completes
     assert (base / "b" / "big.dat").stat().st_size == 3 << 20
 
 

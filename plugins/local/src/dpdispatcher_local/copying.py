@@ -15,19 +15,22 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 from collections.abc import Callable
 
 from dpdispatcher.errors import DiskFullError
 
 
-def write_atomically(dst: str, write: Callable[[str], object], size: int) -> None:
+def write_atomically(dst: str, write: Callable[[str], object], size: Callable[[], int]) -> None:
     """Call ``write(tmp)`` for a temporary path beside ``dst``, then put it in place of ``dst``.
 
     A file (or link) replaces the old entry in one rename; a directory replaces an old
-    directory by moving it aside first and removing it afterwards.
+    directory by moving it aside first and removing it afterwards. ``size()`` (the bytes
+    needed) is asked only for the message when the disk is full.
     """
     parent = os.path.dirname(dst)
-    os.makedirs(parent, exist_ok=True)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
     # one name per destination (one driver per submission): what a killed driver left half-way is
     # replaced by the next one, never left beside the result
     tmp = os.path.join(parent, f".{os.path.basename(dst)}.dpd.tmp")
@@ -40,11 +43,11 @@ def write_atomically(dst: str, write: Callable[[str], object], size: int) -> Non
         remove(tmp)
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
-                f"no space left on this machine to write {dst} ({size} bytes needed); every file written "
+                f"no space left on this machine to write {dst} ({size()} bytes needed); every file written "
                 "before it is whole - free some space and run again"
             ) from None
         raise
-    if (os.path.isdir(dst) and not os.path.islink(dst)) or (os.path.isdir(tmp) and os.path.lexists(dst)):
+    if _is_directory(dst) or (_is_directory(tmp) and os.path.lexists(dst)):
         os.rename(dst, old)  # a directory cannot be replaced in one rename
         os.rename(tmp, dst)
         remove(old)
@@ -54,36 +57,53 @@ def write_atomically(dst: str, write: Callable[[str], object], size: int) -> Non
 
 def remove(path: str) -> None:
     """Remove a file, a link (not what it points to) or a directory tree, if there is one."""
-    if os.path.isdir(path) and not os.path.islink(path):
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
         shutil.rmtree(path)
-    elif os.path.lexists(path):
+    else:
         os.unlink(path)
+
+
+def _is_directory(path: str) -> bool:
+    """Whether ``path`` is a directory itself (not a link to one); one system call."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def copy_file(src: str, dst: str) -> None:
     """Copy the content and permissions of ``src`` (symlinks followed) to ``dst``, atomically."""
-    write_atomically(dst, lambda tmp: shutil.copy2(src, tmp), os.path.getsize(src))
+    write_atomically(dst, lambda tmp: shutil.copy2(src, tmp), lambda: os.path.getsize(src))
 
 
 def copy_tree(src: str, dst: str) -> None:
     """Copy the directory tree ``src`` (symlinks followed) to ``dst``, replacing it whole."""
-    write_atomically(dst, lambda tmp: shutil.copytree(src, tmp), tree_size(src))
+    write_atomically(dst, lambda tmp: shutil.copytree(src, tmp), lambda: tree_size(src))
 
 
 def tree_size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def bring_back(job_root: str, work_base: str, rel: str) -> list[str]:
+def link_roots(job_root: str, work_base: str) -> tuple[str, str]:
+    """Where a result that is a link may lead (real paths), for :func:`bring_back`."""
+    return os.path.realpath(job_root), os.path.realpath(work_base)
+
+
+def bring_back(job_root: str, work_base: str, rel: str, allowed: tuple[str, str]) -> list[str]:
     """Copy ``job_root/rel`` (a file, a link or a tree) to ``work_base/rel``; return what was refused.
 
-    Each refusal reads ``"<rel> -> <link target> (<why>)"``. A link that already is the local
-    file (a symlinked forward file) is left alone.
+    ``allowed`` is :func:`link_roots` of the two (worked out once for many results). Each refusal
+    reads ``"<rel> -> <link target> (<why>)"``. A result that already is the local file (a
+    symlinked forward file) is left alone.
     """
     src, dst = os.path.join(job_root, rel), os.path.join(work_base, rel)
-    if os.path.realpath(src) == os.path.realpath(dst):
+    if _same_file(src, dst):
         return []
-    allowed = (os.path.realpath(job_root), os.path.realpath(work_base))
     refusal = _refusal(src, allowed, visiting=())
     if refusal:
         return [f"{rel} -> {os.readlink(src)} ({refusal})"]
@@ -91,8 +111,15 @@ def bring_back(job_root: str, work_base: str, rel: str) -> list[str]:
         copy_file(src, dst)
         return []
     refused: list[str] = []
-    write_atomically(dst, lambda tmp: refused.extend(_copy_results(src, tmp, rel, allowed)), tree_size(src))
+    write_atomically(dst, lambda tmp: refused.extend(_copy_results(src, tmp, rel, allowed)), lambda: tree_size(src))
     return refused
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except OSError:  # either is absent, or a link to nothing
+        return False
 
 
 def _copy_results(src: str, dst: str, rel: str, allowed: tuple[str, ...], visiting: tuple[str, ...] = ()) -> list[str]:

@@ -18,7 +18,7 @@ from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import UnsafePathError
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text
-from dpdispatcher_local.copying import bring_back, copy_file, copy_tree, inside, write_atomically
+from dpdispatcher_local.copying import bring_back, copy_file, copy_tree, inside, link_roots, write_atomically
 
 #: What ``call`` returns and ``check_finish``/``get_return`` take: a process started in the job root.
 Process = subprocess.Popen[bytes]
@@ -78,7 +78,7 @@ class LocalContext(BaseContext):
             src = os.path.join(self.local_root, rel)
             dst = os.path.join(self.remote_root, rel)
             if self.symlink:
-                write_atomically(dst, functools.partial(os.symlink, os.path.abspath(src)), 0)
+                write_atomically(dst, functools.partial(os.symlink, os.path.abspath(src)), lambda: 0)
             elif os.path.isdir(src):
                 copy_tree(src, dst)
             else:
@@ -88,12 +88,13 @@ class LocalContext(BaseContext):
         """Bring every match back (see :mod:`dpdispatcher_local.copying`), replacing what was there; links that
         may not be followed are reported after everything else arrived."""
         missing, refused = [], []
+        allowed = link_roots(self.remote_root, self.local_root)
         for pattern in patterns:
             matches = _expand(self.remote_root, pattern)
             if not matches:
                 missing.append(pattern)
             for rel in matches:
-                refused += bring_back(self.remote_root, self.local_root, rel)
+                refused += bring_back(self.remote_root, self.local_root, rel, allowed)
         if refused:
             raise UnsafePathError(
                 f"{len(refused)} result(s) in {self.remote_root} are symlinks that were not brought back (a result "
