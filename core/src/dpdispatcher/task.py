@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from dpdispatcher.arginfo import check_and_normalize, quick_check, task_args
@@ -22,12 +23,14 @@ class Task:
     ``outlog``/``errlog`` receive stdout/stderr (``None``: not redirected, they go to the job's own output).
     """
 
-    # a submission may hold a million tasks: no per-instance __dict__
+    # a submission may hold a million tasks: no per-instance __dict__, and the file lists are kept as
+    # tuples until first read (a tuple of strings drops out of the cyclic GC, a list never does: a
+    # million tasks' lists cost a caller's loop seconds of collections)
     __slots__ = (
-        "backward_files",
+        "_backward_files",
+        "_forward_files",
         "command",
         "errlog",
-        "forward_files",
         "outlog",
         "task_hash",
         "task_name",
@@ -46,23 +49,49 @@ class Task:
     ) -> None:
         self.command = command
         self.task_work_path = task_work_path
-        self.forward_files = list(forward_files or [])
-        self.backward_files = list(backward_files or [])
+        self._forward_files: list[str] | tuple[str, ...] = tuple(forward_files) if forward_files else ()
+        self._backward_files: list[str] | tuple[str, ...] = tuple(backward_files) if backward_files else ()
         self.outlog = outlog
         self.errlog = errlog
         #: the scheduler's name for a job of this one task (see :meth:`Job.get_scheduler_name`)
         self.task_name = task_name
-        data = self.serialize()
-        quick_check(task_args, data, "task", self._looks_valid())
-        self.task_hash = _hash(data)
+        try:
+            self.task_hash = hashlib.sha1(self._hash_text().encode()).hexdigest()
+        except TypeError:  # a value that is not a string: the config loader's error, with its argument path
+            quick_check(task_args, self.serialize(), "task", False)
 
-    def _looks_valid(self) -> bool:
-        """The config loader's checks, without its cost (a submission builds many tasks)."""
+    @property
+    def forward_files(self) -> list[str]:
+        if isinstance(self._forward_files, tuple):  # first read: the list the caller may change in place
+            self._forward_files = list(self._forward_files)
+        return self._forward_files
+
+    @forward_files.setter
+    def forward_files(self, files: list[str]) -> None:
+        self._forward_files = files
+
+    @property
+    def backward_files(self) -> list[str]:
+        if isinstance(self._backward_files, tuple):
+            self._backward_files = list(self._backward_files)
+        return self._backward_files
+
+    @backward_files.setter
+    def backward_files(self, files: list[str]) -> None:
+        self._backward_files = files
+
+    def _hash_text(self) -> str:
+        """``json.dumps(self.serialize(), sort_keys=True)``, written out for strings (what every task holds):
+        the encoder's own walk costs a million-task submission seconds. TypeError when a value is not a
+        string (a log or the name may be None); a test checks both give the same text."""
+        out, err = self.outlog, self.errlog
+        named = "" if self.task_name is None else '"task_name": ' + _json_str(self.task_name) + ", "
         return (
-            isinstance(self.command, str)
-            and isinstance(self.task_work_path, str)
-            and all(isinstance(f, str) for f in (*self.forward_files, *self.backward_files))
-            and all(v is None or isinstance(v, str) for v in (self.outlog, self.errlog, self.task_name))
+            f'{{"backward_files": [{", ".join(map(_json_str, self._backward_files))}], '
+            f'"command": {_json_str(self.command)}, "errlog": {"null" if err is None else _json_str(err)}, '
+            f'"forward_files": [{", ".join(map(_json_str, self._forward_files))}], '
+            f'"outlog": {"null" if out is None else _json_str(out)}, '
+            f'{named}"task_work_path": {_json_str(self.task_work_path)}}}'
         )
 
     def __repr__(self) -> str:
@@ -91,8 +120,8 @@ class Task:
         data: dict[str, Any] = {
             "command": self.command,
             "task_work_path": self.task_work_path,
-            "forward_files": self.forward_files,
-            "backward_files": self.backward_files,
+            "forward_files": _as_list(self._forward_files),
+            "backward_files": _as_list(self._backward_files),
             "outlog": self.outlog,
             "errlog": self.errlog,
         }
@@ -121,3 +150,8 @@ class Task:
 
 def _hash(serialized: dict[str, Any]) -> str:
     return hashlib.sha1(_HASH_ENCODER.encode(serialized).encode()).hexdigest()
+
+
+def _as_list(files: list[str] | tuple[str, ...]) -> list[str]:
+    """The list a file list reads as (without keeping it: serializing a million tasks creates no lasting lists)."""
+    return list(files) if isinstance(files, tuple) else files
