@@ -27,6 +27,7 @@ import paramiko
 
 from dpdispatcher.errors import ConfigError, DispatcherError
 from dpdispatcher_ssh.hostkeys import HostKeyChecker, HostKeyError
+from dpdispatcher_ssh.remote_shell import RemoteShell, ShellEnded, ShellUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 #: how long a closed channel without an exit status waits to see whether its transport is going down
 LINK_SETTLE = 0.5
+#: commands with more stdin than this run on their own channel, streaming it (the remote shell stores stdin first)
+SHELL_STDIN_LIMIT = 4 << 20
 OTP_WORDS = ("verification", "code", "otp", "token", "one-time", "one time", "2fa", "authenticator")
 
 
@@ -147,6 +150,11 @@ class SSHSession:
         self._totp_secret = totp_secret
         self._transport: paramiko.Transport | None = None
         self._lock = threading.RLock()
+        #: the remote shell of the current connection (see :mod:`dpdispatcher_ssh.remote_shell`), one user at a time
+        self._shell: RemoteShell | None = None
+        self._shell_lock = threading.Lock()
+        #: the connection on which the remote shell could not start (commands then each get a channel)
+        self._shell_refused: paramiko.Transport | None = None
         self._ever_connected = False
         #: how many SSH connections this session has opened (1 for a run without drops)
         self.connections_opened = 0
@@ -230,6 +238,7 @@ class SSHSession:
                 )
 
     def _drop(self) -> None:
+        self._close_shell()
         transport, self._transport = self._transport, None
         if transport is not None:
             try:
@@ -446,6 +455,10 @@ class SSHSession:
         def attempt() -> ExecResult:
             with self._lock:
                 self._transport_or_connect()
+            if stdout is None and not callable(stdin) and len(stdin or b"") <= SHELL_STDIN_LIMIT:
+                result = self._exec_in_shell(cmd, stdin or b"", timeout, cwd)
+                if result is not None:
+                    return result
             return self._exec_once(cmd, stdin, stdout, timeout, cwd)
 
         return self._with_retry(attempt, "a remote command")
@@ -461,10 +474,7 @@ class SSHSession:
         transport = self._transport
         if transport is None or not transport.is_active():
             raise _ConnectionLost("not connected")
-        shown = cmd
-        if cwd is not None:
-            q = shlex.quote(cwd)
-            cmd = f"cd {q} 2>/dev/null || {{ mkdir -p {q} && cd {q}; }} || exit 97\n{cmd}"
+        shown, cmd = cmd, _in_directory(cmd, cwd)
         channel = transport.open_session(timeout=self.timeout)
         try:
             channel.exec_command(cmd)
@@ -495,6 +505,84 @@ class SSHSession:
             raise CommandTimeout(f"command did not finish within {timeout} s on {self.where}: {shown[:200]}") from None
         finally:
             channel.close()
+
+    # -- the remote shell ------------------------------------------------------------
+
+    def _exec_in_shell(self, cmd: str, stdin: bytes, timeout: float | None, cwd: str | None) -> ExecResult | None:
+        """Run ``cmd`` in the connection's remote shell; None when it is busy or unavailable (nothing was run)."""
+        if not self._shell_lock.acquire(blocking=False):
+            return None  # another thread is using it: this command gets its own channel
+        try:
+            shell = self._usable_shell()
+            if shell is None:
+                return None
+            deadline = None if timeout is None else time.monotonic() + timeout
+            try:
+                _set_timeout(shell.channel, deadline)
+                _send(shell.channel, shell.request(_in_directory(cmd, cwd), stdin))
+                returncode, out, err = shell.answer(deadline)
+            except ShellUnavailable as why:
+                self._refuse_shell(shell, str(why))
+                return None
+            except socket.timeout:
+                self._close_shell()  # still busy with the command: the next one starts a new shell
+                if not shell.transport.is_active():
+                    raise _ConnectionLost("connection timed out") from None
+                raise CommandTimeout(
+                    f"command did not finish within {timeout} s on {self.where}: {cmd[:200]}"
+                ) from None
+            except (ShellEnded, _RemoteEnded) as why:
+                self._close_shell()
+                if _link_gone(shell.channel):
+                    raise _ConnectionLost("the connection closed before the command finished") from None
+                logger.debug("the remote shell on %s ended during a command: %s", self.where, why)
+                return ExecResult(-1, b"", b"")  # as a command whose channel closed without an exit status
+            return ExecResult(returncode, out, err)
+        finally:
+            self._shell_lock.release()
+
+    def _usable_shell(self) -> RemoteShell | None:
+        """The remote shell of this connection, started if need be; None if it cannot start here."""
+        transport = self._transport
+        shell = self._shell
+        if transport is None or self._shell_refused is transport:
+            return None
+        if shell is None or shell.transport is not transport or shell.ended:  # ended: e.g. a process reaper
+            self._close_shell()
+            try:
+                shell = self._shell = RemoteShell(transport, self.timeout)
+            except (paramiko.SSHException, OSError) as err:
+                self._shell_refused = transport
+                logger.debug("no remote shell on %s (%s): each command gets its own channel", self.where, err)
+                return None
+        if not shell.ready:
+            try:
+                shell.wait_ready(time.monotonic() + self.timeout)
+            except ShellUnavailable as why:
+                self._refuse_shell(shell, str(why))
+                return None
+        return shell
+
+    def _refuse_shell(self, shell: RemoteShell, why: str) -> None:
+        self._shell_refused = shell.transport
+        self._close_shell()
+        logger.debug("no remote shell on %s (%s): each command gets its own channel", self.where, why)
+
+    def _close_shell(self) -> None:
+        shell, self._shell = self._shell, None
+        if shell is not None:
+            try:
+                shell.close()
+            except Exception:  # closing on a dead transport may fail in many ways
+                pass
+
+
+def _in_directory(cmd: str, cwd: str | None) -> str:
+    """``cmd`` run in ``cwd`` (made if missing; exit code 97 if it cannot be entered)."""
+    if cwd is None:
+        return cmd
+    q = shlex.quote(cwd)
+    return f"cd {q} 2>/dev/null || {{ mkdir -p {q} && cd {q}; }} || exit 97\n{cmd}"
 
 
 class _ChannelWriter:
