@@ -6,6 +6,7 @@ Usage::
     python bench/run.py --suite scale --rows 5,6 --repeat 1   # some rows, one run each
     python bench/run.py --suite scale --quick --no-published  # every size ten times smaller, no 1.1.0
     python bench/run.py --suite scale --published-python /work/pub110/bin/python
+    python bench/run.py --suite scale --rows 3 --psij-python /path/to/venv/bin/python  # row 3 beside PSI/J too
     python bench/run.py --suite ssh                           # bench/ssh_bench.py; also local, faults, slurm,
                                                               # sge, torque (each its own script)
     python bench/run.py --suite local -- --one-task-jobs 1000 # after --: the suite script's own options
@@ -77,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
         help="run dpdispatcher 1.1.0 too (default: yes for scale, the script's default otherwise)",
     )
     p.add_argument("--published-python", help="a python with dpdispatcher 1.1.0, e.g. /work/pub110/bin/python")
+    p.add_argument(
+        "--psij-python", help="scale only: a python with psij-python, to run row 3 with PSI/J's local executor too"
+    )
     p.add_argument("--repeat", type=positive, help=f"runs of each figure, medians shown (scale default {SCALE_REPEAT})")
     p.add_argument("--quick", action="store_true", help="smaller workloads for a fast try (labelled as such)")
     p.add_argument("--keep", action="store_true", help="scale only: keep the temporary directory")
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{sys.executable} cannot import dpdispatcher: run this with the project's python (e.g. /work/venv/bin/python)"
         )
     if args.suite != "scale":
-        unsupported = [name for name, given in (("--rows", args.rows), ("--keep", args.keep)) if given]
+        scale_only = (("--rows", args.rows), ("--keep", args.keep), ("--psij-python", args.psij_python))
+        unsupported = [name for name, given in scale_only if given]
         if unsupported:
             p.error(f"{', '.join(unsupported)}: scale only (pass a script's own options after --)")
         return delegate(args, extra)

@@ -5,7 +5,8 @@ Run it through the entry point (``python bench/run.py --suite scale``, see bench
 1. 1000 ``echo i > out.txt`` tasks (backward file out.txt), group_size 100, para_deg 4, Shell + LocalContext,
    vs a bash loop of the same commands in the same directories, 4 at a time (``wait -n``);
 2. the same with LazyLocalContext;
-3. 1000 one-task jobs (group_size 1), Shell + LocalContext, vs starting 1000 ``bash job.sh &`` and waiting;
+3. 1000 one-task jobs (group_size 1), Shell + LocalContext, vs starting 1000 ``bash job.sh &`` and waiting
+   (and, with ``--psij-python``, vs the same jobs through PSI/J's local executor: bench/psij_child.py);
 4. 100,000 ``true`` tasks, group_size 1000, para_deg 4, LazyLocalContext, vs ``xargs -P 4`` of the same
    commands; each task (in both) also appends ``$EPOCHREALTIME`` to one file -- a bash builtin writing
    one line, no process -- which gives (4b) the lag from the last task's end to run_submission returning;
@@ -43,6 +44,7 @@ from typing import Any, TypeVar
 import ssh_bench
 from scale_measure import (
     BOUND,
+    HERE,
     TASK_DIR,
     Outcome,
     bash_loop,
@@ -97,6 +99,7 @@ class Bench:
     repeat: int
     keep: bool
     published: Path | None
+    psij: Path | None = None  # a python with psij-python: row 3 beside PSI/J's local executor
     sshd: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
     _count: itertools.count[int] = field(default_factory=itertools.count)
@@ -248,22 +251,55 @@ def row_3(b: Bench) -> list[Line]:
     )
     b.discard(launch_root)
     published = None if b.published is None else submission_seconds(b, b.published, "row 3 1.1.0", case, n)
-    target = Target(
-        "<= 1.5x the launch limit, >= 10x faster than 1.1.0, ahead of PSI/J (not measured here)",
-        max_ratio=1.5,
-        min_speedup=10,
-    )
-    return [
-        Line(
-            f"3. {n:,} one-task jobs (group_size 1), Shell + LocalContext",
-            "s",
-            target,
-            ours,
-            limit,
-            f"starting {n:,} `bash job.sh &` and waiting",
-            published,
+    target = Target("<= 1.5x the launch limit, >= 10x faster than 1.1.0", max_ratio=1.5, min_speedup=10)
+    workload = f"3. {n:,} one-task jobs (group_size 1), Shell + LocalContext"
+    lines = [Line(workload, "s", target, ours, limit, f"starting {n:,} `bash job.sh &` and waiting", published)]
+    if b.psij is None:
+        b.notes.append("Row 3 beside PSI/J not run: pass --psij-python (a python with psij-python).")
+    else:
+        psij = [psij_seconds(b, n) for _ in range(b.repeat)]
+        lines.append(
+            Line(
+                "3p. the same jobs: ours beside PSI/J",
+                "s",
+                Target("ahead of PSI/J", max_ratio=1.0),
+                ours,
+                psij,
+                f"PSI/J's local executor, psij-python {psij_version(b.psij)}",
+            )
         )
-    ]
+    return lines
+
+
+def psij_version(python: Path) -> str:
+    proc = subprocess.run([str(python), "-c", "import psij; print(psij.__version__)"], capture_output=True, text=True)
+    return proc.stdout.strip() or f"(version unknown: {first_line(proc.stderr)})"
+
+
+def psij_seconds(b: Bench, n: int) -> Outcome:
+    """Seconds for PSI/J's local executor to run the N jobs of row 3 (bench/psij_child.py), outputs checked."""
+    root = b.fresh("row3-psij")
+    try:
+        make_task_dirs(root, n)
+        assert b.psij is not None
+        proc = subprocess.run(
+            [str(b.psij), str(HERE / "psij_child.py"), str(root), str(n)],
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            check=False,
+        )
+        if proc.returncode != 0:
+            outcome: Outcome = f"error: {first_line(proc.stderr[-2000:] or proc.stdout)}"
+        else:
+            missing = missing_outputs(root, n)
+            outcome = f"error: {missing} of {n} out.txt missing" if missing else float(proc.stdout.split()[-1])
+    except subprocess.TimeoutExpired:
+        outcome = "timeout"
+    finally:
+        b.discard(root)
+    note(f"  row 3 PSI/J: {figure(outcome, 's')}")
+    return outcome
 
 
 # -- row 4: 100,000 tasks beside xargs, and the lag after the last one --------------------------------
@@ -598,7 +634,7 @@ def run_scale(args: argparse.Namespace, command: str) -> int:
         if published is None:
             note(f"dpdispatcher 1.1.0 not run: {published_why}")
     tmp = Path(tempfile.mkdtemp(prefix="dpd-scale-"))
-    b = Bench(tmp, sizes, args.repeat, args.keep, published)
+    b = Bench(tmp, sizes, args.repeat, args.keep, published, psij=Path(args.psij_python) if args.psij_python else None)
     if published is None:
         b.notes.append(f"1.1.0 not run: {published_why}")
     state = tmp / "sshd"
