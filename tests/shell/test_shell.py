@@ -20,7 +20,8 @@ class TestShellContract(MachineContract):
         return local_machine(tmp_path)
 
 
-def test_one_ps_per_poll_whatever_the_number_of_jobs(tmp_path, monkeypatch):
+def logged_ps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``ps`` first on PATH that logs each call; returns the log."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "ps.log"
@@ -28,7 +29,14 @@ def test_one_ps_per_poll_whatever_the_number_of_jobs(tmp_path, monkeypatch):
     wrapper.write_text(f'#!/bin/sh\necho call >> {log}\nexec /bin/ps "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return log
+
+
+def test_one_ps_per_poll_whatever_the_number_of_jobs_where_ps_is_asked(tmp_path, monkeypatch):
+    """Where jobs run elsewhere (over SSH) every poll is one script of ``ps`` calls."""
+    log = logged_ps(tmp_path, monkeypatch)
     machine = local_machine(tmp_path)
+    monkeypatch.setattr(machine.context, "is_local", False)  # as a remote context: status through ps
     polls = []
     original = machine.check_statuses
 
@@ -41,6 +49,28 @@ def test_one_ps_per_poll_whatever_the_number_of_jobs(tmp_path, monkeypatch):
     submission.run_submission(check_interval=0.1)
     assert max(polls) == 12
     assert log.read_text().count("call") == len(polls)
+
+
+def test_on_this_machine_status_is_read_from_proc_without_starting_a_process(tmp_path, monkeypatch):
+    """Polls on this machine start no ``ps``; a live process that is not the job's script (a reused
+    pid) is not taken for the job."""
+    log = logged_ps(tmp_path, monkeypatch)
+    machine = local_machine(tmp_path)
+    release = tmp_path / "release"
+    submission = copy_submission(machine, n=2, group_size=1, command=f"while [ ! -f {release} ]; do sleep 0.05; done")
+    submission.run_submission(exit_on_submit=True)
+    jobs = submission.belonging_jobs
+    try:
+        wait_until(lambda: machine.check_statuses(jobs) == [JobStatus.running] * 2, "both jobs running", 10)
+        other = copy_submission(machine, n=1, group_size=1, command="true")
+        other.generate_jobs()
+        impostor = other.belonging_jobs[0]
+        impostor.register_job_id(str(os.getpid()))  # alive, but this test's python, not a job script
+        assert machine.check_statuses([impostor]) == [JobStatus.terminated]
+    finally:
+        release.touch()
+    wait_until(lambda: machine.check_statuses(jobs) == [JobStatus.finished] * 2, "both jobs finished", 20)
+    assert not log.exists()
 
 
 def test_header_template_strategy_replaces_the_header(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 
@@ -12,6 +13,8 @@ from dpdispatcher.machine import Machine
 
 #: how often :meth:`Shell.wait` looks at local processes
 LOCAL_WATCH_INTERVAL = 0.02
+#: where this machine's processes are described (Linux); without it, status is asked with ``ps``
+PROC = "/proc"
 
 
 class Shell(Machine):
@@ -36,9 +39,16 @@ class Shell(Machine):
         return f"setsid bash {script} >{out} 2>&1 </dev/null & dpd_id=$!"
 
     def check_statuses(self, jobs: list[Job]) -> list[JobStatus]:
-        """One script of ``ps`` calls (as few as the command budget allows); jobs whose process is gone
-        are settled from their finished tags."""
+        """The jobs' processes, read from /proc on this machine or with one script of ``ps`` calls (as few as
+        the command budget allows) elsewhere; jobs whose process is gone are settled from their finished tags."""
         pids = [job.job_id for job in jobs if job.job_id.isdigit()]
+        alive = _proc_command_lines(pids) if self.context.is_local and os.path.isdir(PROC) else self._ps(pids)
+        running = {job.job_hash for job in jobs if job.script_file_name in alive.get(job.job_id, "")}
+        gone = self.settle_gone([job for job in jobs if job.job_hash not in running])
+        return [JobStatus.running if job.job_hash in running else gone[job.job_hash] for job in jobs]
+
+    def _ps(self, pids: list[str]) -> dict[str, str]:
+        """Command lines of the live (not zombie) processes among ``pids``, asked with ``ps`` where jobs run."""
         alive: dict[str, str] = {}
         if pids:
             result = self.context.run_script(chunked_command(["ps", "-o", "pid=,stat=,args=", "-p"], pids, joiner=","))
@@ -46,9 +56,7 @@ class Shell(Machine):
                 fields = line.split(None, 2)
                 if len(fields) == 3 and not fields[1].startswith("Z"):
                     alive[fields[0]] = fields[2]
-        running = {job.job_hash for job in jobs if job.script_file_name in alive.get(job.job_id, "")}
-        gone = self.settle_gone([job for job in jobs if job.job_hash not in running])
-        return [JobStatus.running if job.job_hash in running else gone[job.job_hash] for job in jobs]
+        return alive
 
     def kill_jobs(self, jobs: list[Job]) -> None:
         """One script signals every job's process group."""
@@ -83,8 +91,22 @@ def job_output(job: Job) -> str:
 def _process_alive(pid: str) -> bool:
     """Alive and not a zombie (PID 1 may reap late, so /proc is read rather than kill -0)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"{PROC}/{pid}/stat") as f:
             stat = f.read()
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _proc_command_lines(pids: list[str]) -> dict[str, str]:
+    """As :meth:`Shell._ps`, read from /proc without starting a process (each poll on this machine)."""
+    alive = {}
+    for pid in pids:
+        try:
+            with open(f"{PROC}/{pid}/cmdline", "rb") as f:
+                args = f.read()
+        except OSError:
+            continue
+        if args and _process_alive(pid):
+            alive[pid] = args.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    return alive
