@@ -54,6 +54,7 @@ def test_no_command_exceeds_the_budget_for_100000_jobs(tmp_path, batch_type):
 
 def test_a_status_query_of_100000_shell_jobs_runs_in_chunks_and_answers_each(tmp_path):
     context = LocalContext(local_root=str(tmp_path / "local"), remote_root=str(tmp_path / LONG_ROOT))
+    context.is_local = False  # as over SSH: Shell asks ps (on this machine it reads /proc instead)
     machine, jobs = many_jobs(context, "Shell")
     with count_commands(context) as log:
         states = machine.check_statuses(jobs)
