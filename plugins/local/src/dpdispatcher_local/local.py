@@ -15,10 +15,14 @@ from dargs import Argument
 
 from dpdispatcher._compat import ReadableText
 from dpdispatcher.base_context import BaseContext, CommandResult
+from dpdispatcher.commands import script
 from dpdispatcher.errors import UnsafePathError
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text
 from dpdispatcher_local.copying import bring_back, copy_file, copy_tree, inside, link_roots, write_atomically
+
+#: bytes of a script given to bash as its command (Linux takes up to 128 KiB in one argument)
+ONE_ARGUMENT = 100_000
 
 #: What ``call`` returns and ``check_finish``/``get_return`` take: a process started in the job root.
 Process = subprocess.Popen[bytes]
@@ -106,6 +110,14 @@ class LocalContext(BaseContext):
 
     def run(self, cmd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
         return CommandResult.of_local_bash(cmd, self.remote_root, timeout, stdin)
+
+    def run_script(self, lines: Sequence[str], timeout: float | None = None) -> CommandResult:
+        """A script that fits in one argument is bash's command itself (one process, not the three of
+        reading it from standard input); a longer one goes the general way."""
+        text = script(lines)
+        if len(text.encode()) > ONE_ARGUMENT:
+            return super().run_script(lines, timeout)
+        return self.run(text, timeout=timeout)
 
     def write_file(self, fname: str, write_str: str) -> None:
         atomic_write_text(self._path(fname), write_str, durable=False)
