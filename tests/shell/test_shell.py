@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pty
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from helpers import copy_submission, local_machine
 
 from dpdispatcher import JobStatus, Resources
 from dpdispatcher.testing import MachineContract, wait_until
+from dpdispatcher_shell.shell import _process_alive
 
 
 class TestShellContract(MachineContract):
@@ -71,6 +75,56 @@ def test_on_this_machine_status_is_read_from_proc_without_starting_a_process(tmp
         release.touch()
     wait_until(lambda: machine.check_statuses(jobs) == [JobStatus.finished] * 2, "both jobs finished", 20)
     assert not log.exists()
+
+
+SUBMIT_ONE_HELD_JOB = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from helpers import copy_submission, local_machine
+submission = copy_submission(local_machine(Path({tmp!r})), n=1, group_size=1, command={command!r})
+submission.run_submission(exit_on_submit=True)
+print("JOB", submission.belonging_jobs[0].job_id, flush=True)
+"""
+
+
+def _submitted_job_pid(code: str, terminal: bool) -> int:
+    """Run ``code`` in a python that has a controlling terminal (a pty) or none; the pid it prints."""
+    if not terminal:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, start_new_session=True)
+        return int(done.stdout.split("JOB", 1)[1].split()[0])
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    output = b""
+    while b"\n" not in output.partition(b"JOB")[2]:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the pty
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return int(output.split(b"JOB", 1)[1].split()[0])
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["no terminal", "a terminal"])
+def test_a_job_has_its_own_process_group_and_with_a_terminal_its_own_session(tmp_path, terminal):
+    """kill_jobs signals a job's process group; a driver with a terminal also detaches jobs from it."""
+    release = tmp_path / "release"
+    command = f"while [ ! -f {release} ]; do sleep 0.05; done"
+    code = SUBMIT_ONE_HELD_JOB.format(tests=str(Path(__file__).parents[1]), tmp=str(tmp_path), command=command)
+    job_pid = _submitted_job_pid(code, terminal)
+    try:
+        fields = Path(f"/proc/{job_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        group, session = int(fields[2]), int(fields[3])
+        assert group == job_pid
+        assert (session == job_pid) is terminal
+    finally:
+        release.touch()
+    wait_until(lambda: not _process_alive(str(job_pid)), "the job's end", 20)
 
 
 def test_header_template_strategy_replaces_the_header(tmp_path):
