@@ -112,3 +112,25 @@ def test_large_stdin_is_streamed_on_its_own_channel(context, sshd):
     big = b"z" * (session.SHELL_STDIN_LIMIT + 1)
     assert context.session.exec("wc -c", stdin=big).stdout.strip() == str(len(big)).encode()
     assert sessions_started(sshd) - before == 2  # the shell, and the big command's own channel
+
+
+def test_small_writes_and_uploads_go_through_the_shell(context, sshd, tmp_path):
+    context.session.exec("true")  # the shell is up
+    before = sessions_started(sshd)
+    context.write_files({"a/job.sub": "echo a\n", "b.json": "{}"})
+    (tmp_path / "local" / "in.txt").write_text("input")
+    context.upload_files(["in.txt"], dirs=["task"])
+    assert sessions_started(sshd) == before  # no channel of their own
+    remote = tmp_path / "remote"
+    assert (remote / "a" / "job.sub").read_text() == "echo a\n" and (remote / "b.json").read_text() == "{}"
+    assert (remote / "in.txt").read_text() == "input" and (remote / "task").is_dir()
+
+
+def test_a_large_upload_is_streamed_on_its_own_channel(context, sshd, tmp_path):
+    context.session.exec("true")
+    before = sessions_started(sshd)
+    big = os.urandom(session.SHELL_STDIN_LIMIT + 1)
+    (tmp_path / "local" / "big.bin").write_bytes(big)
+    context.upload_files(["big.bin"])
+    assert (tmp_path / "remote" / "big.bin").read_bytes() == big
+    assert sessions_started(sshd) - before == 1

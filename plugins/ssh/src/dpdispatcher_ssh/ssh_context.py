@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import posixpath
 import re
 import shlex
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from dargs import Argument
@@ -24,8 +25,16 @@ from dpdispatcher.base_context import BaseContext, CommandResult
 from dpdispatcher.errors import ConfigError, SchedulerError
 from dpdispatcher_ssh.hostkeys import normalize_policy
 from dpdispatcher_ssh.remote_root import needs_remote_lookup, resolve_on_remote, split_anchor
-from dpdispatcher_ssh.session import ExecResult, SSHSession
-from dpdispatcher_ssh.tarstream import Entry, OutsideRootError, Readable, human_size, safe_extract, write_tar
+from dpdispatcher_ssh.session import SHELL_STDIN_LIMIT, ExecResult, SSHSession
+from dpdispatcher_ssh.tarstream import (
+    Entry,
+    OutsideRootError,
+    Readable,
+    Writable,
+    human_size,
+    safe_extract,
+    write_tar,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +376,7 @@ class SSHContext(BaseContext):
         root = shlex.quote(self._root())
         z = " -z" if self.tar_compress else ""
         cmd = f"{{ mkdir -p -- {root} && cd -- {root}; }} || exit {_NO_ROOT}\ntar -x{z} -f - --no-same-owner"
-        result = self.session.exec(cmd, stdin=lambda w: write_tar(w, entries, self.tar_compress))
+        result = self.session.exec(cmd, stdin=self._archive(entries))
         full = [line for line in result.stderr.decode(errors="replace").splitlines() if _DISK_FULL.search(line)]
         if result.returncode != 0 and full:
             files = sum(e.path is not None or e.data is not None for e in entries)
@@ -377,6 +386,15 @@ class SSHContext(BaseContext):
                 f"remote_root) and run again. The remote tar said: {full[0].strip()}"
             )
         self._check(result, "uploading files")
+
+    def _archive(self, entries: list[Entry]) -> bytes | Callable[[Writable], None]:
+        """The tar stream of ``entries``: made here when small (job scripts, records, small inputs), so that it
+        goes to the connection's remote shell in one request; else written as it is sent."""
+        if _size(entries) + 1024 * len(entries) > SHELL_STDIN_LIMIT:
+            return lambda w: write_tar(w, entries, self.tar_compress)
+        archive = io.BytesIO()
+        write_tar(archive, entries, self.tar_compress)
+        return archive.getvalue()
 
     def download_files(self, patterns: list[str]) -> list[str]:
         """Fetch every match of ``patterns`` (globs expanded remotely) in one tar stream; return the unmatched."""
