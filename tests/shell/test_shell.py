@@ -88,14 +88,14 @@ print("JOB", submission.belonging_jobs[0].job_id, flush=True)
 """
 
 
-def _submitted_job_pid(code: str, terminal: bool) -> int:
-    """Run ``code`` in a python that has a controlling terminal (a pty) or none; the pid it prints."""
+def _printed_job_pid(argv: list[str], terminal: bool) -> int:
+    """Run ``argv`` with a controlling terminal (a pty) or none; the pid it prints after ``JOB``."""
     if not terminal:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, start_new_session=True)
+        done = subprocess.run(argv, capture_output=True, text=True, start_new_session=True)
         return int(done.stdout.split("JOB", 1)[1].split()[0])
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty
-        os.execv(sys.executable, [sys.executable, "-c", code])
+        os.execv(argv[0], argv)
     output = b""
     while b"\n" not in output.partition(b"JOB")[2]:
         try:
@@ -110,18 +110,41 @@ def _submitted_job_pid(code: str, terminal: bool) -> int:
     return int(output.split(b"JOB", 1)[1].split()[0])
 
 
+def _group_session_terminal(pid: int) -> tuple[int, int, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[2]), int(fields[3]), int(fields[4])
+
+
 @pytest.mark.parametrize("terminal", [False, True], ids=["no terminal", "a terminal"])
-def test_a_job_has_its_own_process_group_and_with_a_terminal_its_own_session(tmp_path, terminal):
-    """kill_jobs signals a job's process group; a driver with a terminal also detaches jobs from it."""
+def test_a_job_has_its_own_process_group_and_no_terminal_whatever_the_drivers(tmp_path, terminal):
+    """kill_jobs signals a job's process group; a driver started from a terminal leaves its jobs out of
+    the terminal's reach (no controlling terminal)."""
     release = tmp_path / "release"
     command = f"while [ ! -f {release} ]; do sleep 0.05; done"
     code = SUBMIT_ONE_HELD_JOB.format(tests=str(Path(__file__).parents[1]), tmp=str(tmp_path), command=command)
-    job_pid = _submitted_job_pid(code, terminal)
+    job_pid = _printed_job_pid([sys.executable, "-c", code], terminal)
     try:
-        fields = Path(f"/proc/{job_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        group, session = int(fields[2]), int(fields[3])
-        assert group == job_pid
-        assert (session == job_pid) is terminal
+        group, _, tty = _group_session_terminal(job_pid)
+        assert (group, tty) == (job_pid, 0)
+    finally:
+        release.touch()
+    wait_until(lambda: not _process_alive(str(job_pid)), "the job's end", 20)
+
+
+def test_where_the_submit_script_has_a_terminal_a_job_gets_its_own_session(tmp_path):
+    """A context whose commands run with a controlling terminal: the launch detaches the job with setsid."""
+    release = tmp_path / "release"
+    script = tmp_path / "job.sh"
+    script.write_text(f"while [ ! -f {release} ]; do sleep 0.05; done\n")
+    machine = local_machine(tmp_path)
+    submission = copy_submission(machine, n=1, group_size=1)
+    submission.generate_jobs()
+    job = submission.belonging_jobs[0]
+    launch = machine._launch(job).replace(job.script_file_name, str(script))
+    job_pid = _printed_job_pid(["/bin/bash", "-c", f"cd {tmp_path} && {launch}; echo JOB $dpd_id"], terminal=True)
+    try:
+        group, session, tty = _group_session_terminal(job_pid)
+        assert (group, session, tty) == (job_pid, job_pid, 0)
     finally:
         release.touch()
     wait_until(lambda: not _process_alive(str(job_pid)), "the job's end", 20)

@@ -48,7 +48,11 @@ class CommandResult:
 
     @classmethod
     def of_local_bash(cls, cmd: str, cwd: str, timeout: float | None = None, stdin: str | None = None) -> CommandResult:
-        """Run ``cmd`` with bash on this machine in ``cwd``, fed ``stdin`` (``None``: an empty input)."""
+        """Run ``cmd`` with bash on this machine in ``cwd``, fed ``stdin`` (``None``: an empty input).
+
+        It runs in a session of its own, without the driver's terminal: what it starts in the background
+        (a Shell job) is out of reach of the terminal's signals and hangup, as over SSH.
+        """
         proc = subprocess.run(
             cmd,
             shell=True,
@@ -58,6 +62,7 @@ class CommandResult:
             text=True,
             timeout=timeout,
             input=stdin if stdin is not None else "",
+            start_new_session=True,
         )
         return cls(proc.returncode, proc.stdout, proc.stderr)
 

@@ -34,11 +34,12 @@ class Shell(Machine):
     def _launch(job: Job) -> str:
         """Start the job in its own process group, so that kill_jobs() stops every task it started.
 
-        With a controlling terminal (a driver started from one) the job also gets its own session
+        Where the submit script has a controlling terminal the job also gets its own session
         (``setsid``), so that neither the terminal's signals nor its hangup reach it and a task
-        cannot stop on reading it. Without one (over SSH, under a scheduler, in CI) nothing can
-        reach the job that way, and bash's job control gives the process group for free: ``setsid``
-        costs an extra program per job (about a millisecond of CPU: a second for 1000 jobs).
+        cannot stop on reading it. Without one (over SSH; on this machine, where commands run in a
+        session of their own) nothing can reach the job that way, and bash's job control gives the
+        process group for free: ``setsid`` costs an extra program per job (about a millisecond of CPU,
+        a second for 1000 jobs).
         """
         run = f"bash {shlex.quote(job.script_file_name)} >{shlex.quote(job_output(job))} 2>&1 </dev/null"
         return (
