@@ -9,7 +9,18 @@ The job script contract:
 * the job leaves its finished tag (:attr:`Job.finish_tag`) only if every task succeeded;
 * the script exits non-zero when a task it ran failed.
 
-A plain job is ``env + task_blocks(all) + wait_and_check(all) + finish(job)``.
+Each task is a shell function, ``dpd_task`` (redefined for every task), and a call
+``dpd_run <finished tag> <fail file> <errlog>``: one text of the task serves every
+way of running it. Run one at a time, ``dpd_run`` runs ``( dpd_task )`` and reports
+its status. Run in parallel under bash 5.1 or later, it starts ``dpd_task &`` and the
+script's own shell reports each task when ``wait -n -p`` names it as ended: one
+process per task, and whatever the command does to its own shell (``exit``,
+``exec``, ``set -e``, ``cd``, traps) cannot keep it from being reported. An older
+bash cannot name the ended job, so there each task runs in a subshell of a
+background process that reports it (two processes per task).
+
+A plain job is ``env + task_blocks(all) + wait_and_check(all) + finish(job)``, its env
+ending with :func:`functions` (see :meth:`Machine.gen_script_env`).
 An array backend runs a subset per element: each element branch is
 ``task_blocks(subset) + wait_and_check(subset)``, and after the branches
 ``finish(job, check_all=True)`` leaves the job tag once every task of the job
@@ -43,23 +54,62 @@ dpd_task_done() {
 }
 """
 
-THROTTLE = """\
-dpd_running=0
-dpd_throttle() {{
-  # keep at most {para_deg} tasks running at once (a counter: no subshell per task)
-  if [ "$dpd_running" -ge {para_deg} ]; then wait -n; dpd_running=$((dpd_running - 1)); fi
-  dpd_running=$((dpd_running + 1))
-}}
+SEQUENTIAL = """\
+dpd_run() {
+  # $1: finished tag, $2: fail file, $3: errlog relative to the job root (may be empty):
+  # run dpd_task (the task defined just before) in a subshell unless it finished before, and report it
+  [ ! -f "$1" ] || return 0
+  ( dpd_task )
+  dpd_task_done $? "$@"
+}
+dpd_wait() { wait; }
 """
 
-TASK = """\
-# task {index}: {task_work_path}
-{throttle}if [ ! -f {finish_tag} ]; then
-  ( cd {task_dir} && {{ {cuda}{command}
-  }}{redirects} )
-  dpd_task_done $? {finish_tag} {fail_file} {errlog_rel}
-fi{background}
-{wait_time}"""
+#: true in a bash whose ``wait -n -p`` names the job that ended (5.1 and later)
+BASH_NAMES_ENDED_JOBS = '[ "$((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1]))" -ge 501 ]'
+
+PARALLEL = """\
+if BASH_NAMES_ENDED_JOBS; then
+  # this shell learns which task ended and reports it: one process per task
+  dpd_tag=() dpd_fail=() dpd_err=()  # dpd_run's arguments of the running tasks, by pid
+  dpd_reap() {
+    # wait until one running task ends and report it
+    local pid='' status=0
+    wait -n -p pid "${!dpd_tag[@]}" || status=$?
+    if [ -z "$pid" ]; then  # no task ended
+      [ "$status" -le 128 ] || return 0  # woken by a trapped signal: the caller waits again
+      for pid in "${!dpd_tag[@]}"; do break; done  # none is this shell's child any more: report one
+      status=0
+      wait "$pid" || status=$?
+    fi
+    dpd_task_done "$status" "${dpd_tag[$pid]}" "${dpd_fail[$pid]}" "${dpd_err[$pid]}"
+    unset "dpd_tag[$pid]" "dpd_fail[$pid]" "dpd_err[$pid]"
+  }
+  dpd_run() {
+    # $1: finished tag, $2: fail file, $3: errlog relative to the job root (may be empty):
+    # start dpd_task (the task defined just before) unless it finished before, PARA_DEG at a time
+    [ ! -f "$1" ] || return 0
+    while [ "${#dpd_tag[@]}" -ge PARA_DEG ]; do dpd_reap; done
+    dpd_task &
+    dpd_tag[$!]=$1 dpd_fail[$!]=$2 dpd_err[$!]=$3
+  }
+  dpd_wait() {
+    while [ "${#dpd_tag[@]}" -gt 0 ]; do dpd_reap; done
+    wait
+  }
+else
+  # an older bash cannot tell which task ended: a background process per task runs it in a subshell
+  # and reports it (two processes per task)
+  dpd_running=0
+  dpd_run() {
+    [ ! -f "$1" ] || return 0
+    if [ "$dpd_running" -ge PARA_DEG ]; then wait -n; dpd_running=$((dpd_running - 1)); fi
+    dpd_running=$((dpd_running + 1))
+    { ( dpd_task ); dpd_task_done $? "$@"; } &
+  }
+  dpd_wait() { wait; }
+fi
+""".replace("BASH_NAMES_ENDED_JOBS", BASH_NAMES_ENDED_JOBS)
 
 
 def header_line(prefix: str, value: object) -> str:
@@ -72,47 +122,44 @@ def header_line(prefix: str, value: object) -> str:
 
 def functions(resources: Resources) -> str:
     """The shell functions the task blocks call."""
-    text = FUNCTIONS
     if resources.para_deg > 1:
-        text += THROTTLE.format(para_deg=resources.para_deg)
-    return text
+        return FUNCTIONS + PARALLEL.replace("PARA_DEG", str(resources.para_deg))
+    return FUNCTIONS + SEQUENTIAL
 
 
 def task_blocks(resources: Resources, tasks: Sequence[Task]) -> str:
-    """One block per task: run it in its directory unless it already finished, then report."""
-    parallel = resources.para_deg > 1
+    """One block per task: define it as ``dpd_task``, then ``dpd_run`` it (see the module's docstring)."""
+    wait_time = f"sleep {resources.wait_time}\n" if resources.wait_time else ""
+    gpus = resources.gpu_per_node if resources.if_cuda_multi_devices else 0
+    redirects: dict[tuple[str | None, str | None], str] = {}  # most tasks share their log names
     blocks = []
     for index, task in enumerate(tasks):
         task_dir = task.task_work_path
+        logs = (task.outlog, task.errlog)
+        if logs not in redirects:
+            redirects[logs] = _redirects(task)
+        errlog_rel = shlex.quote(_join(task_dir, task.errlog)) if task.errlog else "''"
+        tag = task.finish_tag  # a hash and a suffix: nothing to quote
         blocks.append(
-            TASK.format(
-                index=index,
-                task_work_path=task_dir.replace("\n", " "),
-                throttle="dpd_throttle\n" if parallel else "",
-                finish_tag=task.finish_tag,  # a hash and a suffix: nothing to quote
-                fail_file=task.fail_file,
-                task_dir=shlex.quote(task_dir),
-                cuda=cuda_devices(resources, index),
-                command=task.command,
-                redirects=_redirects(task),
-                errlog_rel=shlex.quote(_join(task_dir, task.errlog)) if task.errlog else "''",
-                background=" &" if parallel else "",
-                wait_time=f"sleep {resources.wait_time}\n" if resources.wait_time else "",
-            )
+            f"# task {index}: {task_dir.replace(chr(10), ' ')}\n"
+            f"dpd_task() {{\n"
+            f"  cd {shlex.quote(task_dir)} && {{ {_cuda_devices(index, gpus)}{task.command}\n"
+            f"  }}{redirects[logs]}\n"
+            f"}}\n"
+            f"dpd_run {tag} {task.fail_file} {errlog_rel}\n"
+            f"{wait_time}"
         )
     return "\n".join(blocks)
 
 
-def cuda_devices(resources: Resources, index: int) -> str:
-    """``export CUDA_VISIBLE_DEVICES=…;`` for the ``index``-th task when tasks share a node's GPUs."""
-    if not resources.if_cuda_multi_devices:
-        return ""
-    return f"export CUDA_VISIBLE_DEVICES={index % resources.gpu_per_node}; "
+def _cuda_devices(index: int, gpus: int) -> str:
+    """``export CUDA_VISIBLE_DEVICES=…;`` for the ``index``-th task when tasks share a node's ``gpus`` (0: they do not)."""
+    return f"export CUDA_VISIBLE_DEVICES={index % gpus}; " if gpus else ""
 
 
 def wait_and_check(tasks: Sequence[Task]) -> str:
     """Wait for the tasks started above; ``dpd_failed=1`` unless each of ``tasks`` left its finished tag."""
-    lines = ["wait", 'cd "$REMOTE_ROOT" || exit 1', "dpd_failed=0"]
+    lines = ["dpd_wait", 'cd "$REMOTE_ROOT" || exit 1', "dpd_failed=0"]
     lines += [f"[ -f {task.finish_tag} ] || dpd_failed=1" for task in tasks]
     return "\n".join(lines) + "\n"
 
