@@ -6,6 +6,7 @@ import errno
 import io
 import os
 import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -183,6 +184,52 @@ def test_write_tar_round_trip(tmp_path):
     safe_extract(buf, str(dest))
     assert (dest / "d" / "s.txt").read_text() == "content"
     assert (dest / "m.txt").read_text() == "mem"
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_write_tar_is_read_by_gnu_tar_and_by_safe_extract(tmp_path, compress):
+    if shutil.which("tar") is None:
+        pytest.skip("no tar on this machine")
+    big = os.urandom(3 << 20) + b"tail"  # over the read buffer, not a multiple of a block
+    (tmp_path / "big.bin").write_bytes(big)
+    (tmp_path / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "run.sh").chmod(0o750)
+    long_name = "d/" + "x" * 150 + "/f é.txt"  # past the 100 bytes of a plain header
+    entries = [Entry("d"), Entry(long_name, data=b"long\n"), Entry("big.bin", path=str(tmp_path / "big.bin"))]
+    entries.append(Entry("run.sh", path=str(tmp_path / "run.sh")))
+    buf = io.BytesIO()
+    write_tar(buf, entries, compress)
+    archive = buf.getvalue()
+    if not compress:
+        assert len(archive) % tarfile.RECORDSIZE == 0
+    for way in ("gnu", "ours"):
+        dest = tmp_path / way
+        dest.mkdir()
+        if way == "gnu":
+            subprocess.run(["tar", "-xzf" if compress else "-xf", "-", "-C", str(dest)], input=archive, check=True)
+        else:
+            safe_extract(io.BytesIO(archive), str(dest), compress)
+        assert (dest / "big.bin").read_bytes() == big
+        assert (dest / long_name).read_bytes() == b"long\n"
+        assert (dest / "run.sh").stat().st_mode & 0o777 == 0o750
+
+
+def test_a_file_that_shrinks_while_it_is_sent_is_an_error_naming_it(tmp_path, monkeypatch):
+    path = tmp_path / "shrinking.dat"
+    path.write_bytes(b"x" * 1000)
+    real_stat = os.stat
+
+    def stat_before_it_shrank(p, *args, **kwargs):
+        st = real_stat(p, *args, **kwargs)
+        if str(p) != str(path):
+            return st
+        fields = list(st)
+        fields[6] = 5000  # st_size: the file was bigger when it was looked at
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "stat", stat_before_it_shrank)
+    with pytest.raises(OSError, match=r"shrinking\.dat became shorter while it was being sent \(1000 of 5000 bytes"):
+        write_tar(io.BytesIO(), [Entry("shrinking.dat", path=str(path))])
 
 
 def test_empty_stream_extracts_nothing(tmp_path):

@@ -586,17 +586,22 @@ def _in_directory(cmd: str, cwd: str | None) -> str:
 
 
 class _ChannelWriter:
-    """Buffered file-like writer over a channel (few large sendall calls)."""
+    """File-like writer over a channel: small writes are gathered, large ones go out as they are (no copy).
+
+    A write is sent before it returns, so the caller may reuse its buffer.
+    """
 
     def __init__(self, channel: paramiko.Channel, bufsize: int = 1 << 20) -> None:
         self.channel = channel
         self.buf = bytearray()
         self.bufsize = bufsize
 
-    def write(self, data: bytes) -> int:
-        self.buf += data
-        if len(self.buf) >= self.bufsize:
+    def write(self, data: bytes | memoryview) -> int:
+        if len(self.buf) + len(data) < self.bufsize:
+            self.buf += data
+        else:
             self.flush()
+            _send(self.channel, data)
         return len(data)
 
     def flush(self) -> None:
@@ -627,7 +632,7 @@ class _ChannelReader:
         return self.channel.recv(size)
 
 
-def _send(channel: paramiko.Channel, data: bytes) -> None:
+def _send(channel: paramiko.Channel, data: bytes | memoryview) -> None:
     """Send ``data`` to the command's stdin.
 
     The channel refuses data once it is closed. That is the command's own end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import io
+import gzip
 import os
 import posixpath
 import shutil
@@ -27,7 +27,7 @@ PART_SUFFIX = ".dpd-part"
 class Writable(Protocol):
     """Where a tar stream is written: only ``write`` is called (``flush`` too, if it has one)."""
 
-    def write(self, data: bytes, /) -> object: ...
+    def write(self, data: bytes | memoryview, /) -> object: ...
 
 
 class Readable(Protocol):
@@ -109,44 +109,83 @@ class Entry:
 
 
 def write_tar(fileobj: Writable, entries: list[Entry], compress: bool = False) -> None:
-    """Write ``entries`` as one tar stream to ``fileobj`` (file contents are read, symlinks followed)."""
-    mode: Literal["w|gz", "w|"] = "w|gz" if compress else "w|"
-    # typeshed asks every mode for a seekable file; a stream mode ("w|") only calls write
-    stream = cast("IO[bytes]", fileobj)
-    with tarfile.open(fileobj=stream, mode=mode, bufsize=BUFSIZE, format=tarfile.GNU_FORMAT) as tar:
-        # TarFile.__init__ sets copybufsize (undocumented); typeshed has it only as a parameter
-        tar.copybufsize = BUFSIZE  # type: ignore[attr-defined]
-        now = time.time()
-        for entry in entries:
-            if entry.data is not None:
-                info = tarfile.TarInfo(entry.arcname)
-                info.size = len(entry.data)
-                info.mtime = now
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(entry.data))
-            elif entry.path is None:
-                info = tarfile.TarInfo(entry.arcname)
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                info.mtime = now
-                tar.addfile(info)
-            else:
-                st = os.stat(entry.path)  # follows symlinks: the content is sent
-                if stat.S_ISDIR(st.st_mode):
-                    info = tarfile.TarInfo(entry.arcname)
-                    info.type = tarfile.DIRTYPE
-                    info.mode = stat.S_IMODE(st.st_mode) | 0o700
-                    info.mtime = st.st_mtime
-                    tar.addfile(info)
-                    continue
-                info = tarfile.TarInfo(entry.arcname)
-                info.size = st.st_size
-                info.mode = stat.S_IMODE(st.st_mode)
-                info.mtime = st.st_mtime
-                with open(entry.path, "rb") as f:
-                    tar.addfile(info, f)
+    """Write ``entries`` as one tar stream to ``fileobj`` (file contents are read, symlinks followed).
+
+    The headers come from :class:`tarfile.TarInfo`; the members are framed here rather than by
+    :class:`tarfile.TarFile`, whose stream mode copies every byte three times on its way out. A
+    file's content is read into one reused buffer and handed to ``fileobj`` as views of it, so
+    ``fileobj.write`` must be done with the data when it returns (a channel or a file is).
+    """
+    # typeshed wants a flush method of gzip's file too; GzipFile calls it only from its own flush()
+    zipped = gzip.GzipFile(fileobj=cast("IO[bytes]", fileobj), mode="wb", mtime=0) if compress else None
+    sink = _TarSink(fileobj if zipped is None else zipped)
+    buffer = bytearray(BUFSIZE)
+    now = time.time()
+    for entry in entries:
+        info = tarfile.TarInfo(entry.arcname)
+        if entry.data is not None:
+            info.size, info.mtime, info.mode = len(entry.data), now, 0o644
+            sink.member(info, entry.data)
+            continue
+        if entry.path is None:
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            sink.member(info)
+            continue
+        st = os.stat(entry.path)  # follows symlinks: the content is sent
+        info.mtime = st.st_mtime
+        if stat.S_ISDIR(st.st_mode):
+            info.type, info.mode = tarfile.DIRTYPE, stat.S_IMODE(st.st_mode) | 0o700
+            sink.member(info)
+            continue
+        info.size, info.mode = st.st_size, stat.S_IMODE(st.st_mode)
+        with open(entry.path, "rb", buffering=0) as f:
+            sink.member(info)
+            sink.content(f, st.st_size, buffer, entry.path)
+    sink.end()
+    if zipped is not None:
+        zipped.close()  # writes the gzip trailer; fileobj itself stays open
     if hasattr(fileobj, "flush"):
         fileobj.flush()
+
+
+class _TarSink:
+    """Members written in tar framing (GNU format, 512-byte blocks, 10240-byte records), counting what went out."""
+
+    def __init__(self, out: Writable) -> None:
+        self.out = out
+        self.offset = 0
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self.out.write(data)
+        self.offset += len(data)
+
+    def member(self, info: tarfile.TarInfo, data: bytes = b"") -> None:
+        """The header of ``info``, then ``data`` (in-memory content) padded to a block."""
+        self._write(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+        if data:
+            self._write(data)
+            self._pad(tarfile.BLOCKSIZE)
+
+    def content(self, f: IO[bytes], size: int, buffer: bytearray, path: str) -> None:
+        """``size`` bytes of ``f`` (as its header said), padded to a block; a file that shrank meanwhile is an error."""
+        view = memoryview(buffer)
+        left = size
+        while left:
+            n = f.readinto(view[: min(left, len(view))])  # type: ignore[attr-defined]
+            if not n:
+                raise OSError(f"{path} became shorter while it was being sent ({size - left} of {size} bytes read)")
+            self._write(view[:n])
+            left -= n
+        self._pad(tarfile.BLOCKSIZE)
+
+    def end(self) -> None:
+        """The two zero blocks that end an archive, and zeros up to a whole record."""
+        self._write(bytes(2 * tarfile.BLOCKSIZE))
+        self._pad(tarfile.RECORDSIZE)
+
+    def _pad(self, unit: int) -> None:
+        if self.offset % unit:
+            self._write(bytes(unit - self.offset % unit))
 
 
 def member_path(name: str) -> str | None:
