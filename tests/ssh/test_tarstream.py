@@ -14,6 +14,7 @@ import pytest
 from dpdispatcher.errors import ConfigError, UnsafePathError
 from dpdispatcher_ssh.hostkeys import normalize_policy
 from dpdispatcher_ssh.ssh_context import SSHContext
+from dpdispatcher_ssh.tarread import TarReader
 from dpdispatcher_ssh.tarstream import DiskFullError, Entry, UnsafeArchiveError, human_size, safe_extract, write_tar
 
 
@@ -136,15 +137,15 @@ def test_a_broken_stream_leaves_every_file_whole_or_absent(tmp_path):
 
 def test_a_full_disk_is_one_clear_error_and_leaves_nothing_partial(tmp_path, monkeypatch):
     dest = tmp_path / "dest"
-    copy = shutil.copyfileobj
+    copy = TarReader.copy_to
 
-    def fill_up(source, out, length=0):
+    def fill_up(reader, out):
         if out.name.startswith(str(dest / ".big.bin.")):
-            out.write(source.read(1000))
+            out.write(b"x" * 1000)
             raise OSError(errno.ENOSPC, "No space left on device")
-        copy(source, out, length)
+        copy(reader, out)
 
-    monkeypatch.setattr(shutil, "copyfileobj", fill_up)
+    monkeypatch.setattr(TarReader, "copy_to", fill_up)
     archive = _archive(("a.txt", "file", "a"), ("d", "dir", ""), ("big.bin", "file", "x" * 5000), ("z", "file", "z"))
     with pytest.raises(DiskFullError) as err:
         safe_extract(archive, str(dest))
@@ -212,6 +213,51 @@ def test_write_tar_is_read_by_gnu_tar_and_by_safe_extract(tmp_path, compress):
         assert (dest / "big.bin").read_bytes() == big
         assert (dest / long_name).read_bytes() == b"long\n"
         assert (dest / "run.sh").stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax", "oldgnu"])
+@pytest.mark.parametrize("compress", [False, True])
+def test_what_gnu_tar_writes_is_extracted_whole(tmp_path, fmt, compress):
+    """Long names and links (GNU L/K records or pax headers), hard links, symlinks, many small files, a large one."""
+    if shutil.which("tar") is None:
+        pytest.skip("no tar on this machine")
+    tree = tmp_path / "src" / "t"
+    deep = tree / ("y" * 120) / "z" / "z"
+    deep.mkdir(parents=True)
+    (deep / "ünï file.txt").write_text("deep")
+    for i in range(300):
+        (tree / f"s{i}").write_text(str(i) * i)
+    os.link(tree / "s5", tree / "hard5")
+    os.symlink("s7", tree / "link7")
+    os.symlink("y" * 120 + "/z/z/ünï file.txt", tree / ("l" * 120))
+    big = os.urandom(3 << 20)
+    (tree / "big").write_bytes(big)
+    flags = "-czf" if compress else "-cf"
+    archive = subprocess.run(
+        ["tar", flags, "-", f"--format={fmt}", "t"], cwd=tmp_path / "src", capture_output=True, check=True
+    ).stdout
+    dest = tmp_path / "dest"
+    extracted = safe_extract(io.BytesIO(archive), str(dest), compress)
+    assert len(extracted) == 1 + 3 + 1 + 300 + 4  # t, three directories, the deep file, s*, hard5, link7, l..., big
+    out = dest / "t"
+    assert (out / ("y" * 120) / "z" / "z" / "ünï file.txt").read_text() == "deep"
+    assert all((out / f"s{i}").read_text() == str(i) * i for i in range(300))
+    assert os.stat(out / "hard5").st_ino == os.stat(out / "s5").st_ino
+    assert os.readlink(out / "link7") == "s7" and (out / ("l" * 120)).read_text() == "deep"
+    assert (out / "big").read_bytes() == big
+
+
+def test_a_sparse_member_is_refused(tmp_path):
+    if shutil.which("tar") is None:
+        pytest.skip("no tar on this machine")
+    with open(tmp_path / "holes", "wb") as f:
+        f.truncate(1 << 20)
+        f.write(b"data")
+    archive = subprocess.run(
+        ["tar", "--sparse", "-cf", "-", "holes"], cwd=tmp_path, capture_output=True, check=True
+    ).stdout
+    with pytest.raises(UnsafeArchiveError, match="'holes' is not a regular file"):
+        safe_extract(io.BytesIO(archive), str(tmp_path / "dest"))
 
 
 def test_a_file_that_shrinks_while_it_is_sent_is_an_error_naming_it(tmp_path, monkeypatch):

@@ -8,16 +8,16 @@ import functools
 import gzip
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import IO, Callable, Literal, Protocol, cast
+from typing import IO, Callable, Protocol, cast
 
 from dpdispatcher import errors
 from dpdispatcher.errors import DispatcherError, UnsafePathError
+from dpdispatcher_ssh.tarread import TarReader
 
 BUFSIZE = 1 << 20
 #: suffix of a file being extracted, before it is renamed into place
@@ -237,51 +237,50 @@ def safe_extract(fileobj: Readable, dest: str, compress: bool = False, root: str
     if not first:
         return []
     stream = _Prefixed(first, fileobj)
-    mode: Literal["r|gz", "r|"] = "r|gz" if compress else "r|"
+    # typeshed asks GzipFile for a file with more methods than read, which is all it calls
+    reader = TarReader(gzip.GzipFile(fileobj=cast("IO[bytes]", stream), mode="rb") if compress else stream)
     extracted: list[str] = []
     written = 0  # files and links, for the message of a full disk
     files: set[str] = set()
     refused: list[tuple[str, str]] = []
     os.makedirs(dest, exist_ok=True)
     real_dest = os.path.realpath(dest)
-    # typeshed asks every mode for a seekable file; a stream mode ("r|") only calls read
-    with tarfile.open(fileobj=cast("IO[bytes]", stream), mode=mode, bufsize=BUFSIZE) as tar:
-        for member in tar:
-            rel = member_path(member.name)
-            if rel is None:
-                continue
-            target = os.path.join(dest, *rel.split("/"))
-            try:
-                if member.isdir():
-                    _make_dir(target, real_dest, rel)
-                elif member.issym():
-                    text = _link_text(rel, member.linkname, root)
-                    if text is None:
-                        refused.append((rel, member.linkname))
-                        continue
-                    _make_dir(os.path.dirname(target), real_dest, rel)
-                    _put(target, functools.partial(os.symlink, text))
-                elif member.islnk():
-                    source = member_path(member.linkname)
-                    if source not in files:
-                        raise UnsafeArchiveError(
-                            f"archive member {rel!r} is a hard link to {member.linkname!r}, not an earlier file"
-                        )
-                    path = os.path.join(dest, *source.split("/"))
-                    _make_dir(os.path.dirname(target), real_dest, rel)
-                    _put(target, functools.partial(os.link, path, follow_symlinks=False))
-                elif member.isfile():
-                    _make_dir(os.path.dirname(target), real_dest, rel)
-                    _put(target, functools.partial(_write, tar, member))
-                    files.add(rel)
-                else:
-                    raise UnsafeArchiveError(f"archive member {rel!r} is not a regular file, directory or link")
-            except OSError as err:
-                if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise DiskFullError.writing(target, member.size, written, err) from err
-                raise
-            extracted.append(rel)
-            written += not member.isdir()
+    for member in reader:
+        rel = member_path(member.name)
+        if rel is None:
+            continue
+        target = os.path.join(dest, *rel.split("/"))
+        try:
+            if member.isdir():
+                _make_dir(target, real_dest, rel)
+            elif member.issym():
+                text = _link_text(rel, member.linkname, root)
+                if text is None:
+                    refused.append((rel, member.linkname))
+                    continue
+                _make_dir(os.path.dirname(target), real_dest, rel)
+                _put(target, functools.partial(os.symlink, text))
+            elif member.islnk():
+                source = member_path(member.linkname)
+                if source not in files:
+                    raise UnsafeArchiveError(
+                        f"archive member {rel!r} is a hard link to {member.linkname!r}, not an earlier file"
+                    )
+                path = os.path.join(dest, *source.split("/"))
+                _make_dir(os.path.dirname(target), real_dest, rel)
+                _put(target, functools.partial(os.link, path, follow_symlinks=False))
+            elif member.isfile() and member.type != tarfile.GNUTYPE_SPARSE:
+                _make_dir(os.path.dirname(target), real_dest, rel)
+                _put(target, functools.partial(_write, reader, member))
+                files.add(rel)
+            else:
+                raise UnsafeArchiveError(f"archive member {rel!r} is not a regular file, directory or link")
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError.writing(target, member.size, written, err) from err
+            raise
+        extracted.append(rel)
+        written += not member.isdir()
     if refused:
         raise OutsideRootError([f"{rel} -> {target}" for rel, target in refused], root)
     return extracted
@@ -312,11 +311,9 @@ def _put(target: str, make: Callable[[str], object]) -> None:
         raise
 
 
-def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
-    source = tar.extractfile(member)
-    assert source is not None  # a regular file member has content
+def _write(reader: TarReader, member: tarfile.TarInfo, path: str) -> None:
     with open(path, "xb") as out:
-        shutil.copyfileobj(source, out, BUFSIZE)
+        reader.copy_to(out)
     os.chmod(path, (member.mode & 0o755) | 0o600)  # no setuid/sticky, no group/other write
     os.utime(path, (member.mtime, member.mtime))
 
