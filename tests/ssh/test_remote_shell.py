@@ -39,13 +39,12 @@ def wait_until(condition, what: str) -> None:
 @pytest.fixture
 def context(tmp_path, sshd):
     context = ssh_context(tmp_path, sshd.profile())
-    context.session.transport()  # connected: only the commands' channels are counted
     yield context
     context.close()
 
 
 def test_many_commands_start_one_remote_shell(context, sshd):
-    before = sessions_started(sshd)
+    before = sessions_started(sshd)  # not connected yet: the shell starts with the connection
     outputs = [context.session.exec(f"echo {i}").stdout for i in range(20)]
     assert outputs == [f"{i}\n".encode() for i in range(20)]
     assert sessions_started(sshd) - before == 1
@@ -70,7 +69,6 @@ def test_a_host_where_the_shell_cannot_start_runs_each_command_on_its_own_channe
     caplog.set_level(logging.DEBUG, logger="dpdispatcher_ssh")
     monkeypatch.setattr(remote_shell, "LOOP", "exit 1")  # as on a host without bash or GNU head
     context = ssh_context(tmp_path, sshd.profile())
-    context.session.transport()
     before = sessions_started(sshd)
     assert [context.session.exec(f"echo {i}").stdout for i in range(5)] == [f"{i}\n".encode() for i in range(5)]
     assert sessions_started(sshd) - before == 1 + 5  # tried once on this connection, then a channel each

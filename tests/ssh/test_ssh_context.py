@@ -166,11 +166,14 @@ def test_jump_host(tmp_path, sshd, jump_sshd):
     profile = sshd.profile(
         known_hosts=str(known), jump_hostname="127.0.0.1", jump_port=jump_sshd.port, jump_key_filename=jump_sshd.KEY
     )
+    jump_commands = (jump_sshd.dir / "sshd.log").read_text().count("Starting session: command")
     context = ssh_context(tmp_path, profile)
     assert whoami(context) == "root"
     # the target saw the connection come from the jump host's forwarding, not from a direct login
     assert context.session.jump.connections_opened == 1
     context.close()
+    # the jump host only forwards: no command ran there (no remote shell either)
+    assert (jump_sshd.dir / "sshd.log").read_text().count("Starting session: command") == jump_commands
 
 
 def test_proxy_command(tmp_path, sshd, jump_sshd):

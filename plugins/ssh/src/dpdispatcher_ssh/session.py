@@ -125,6 +125,7 @@ class SSHSession:
         keepalive_interval: float = 30,
         reconnect_attempts: int = 8,
         reconnect_max_delay: float = 30,
+        remote_shell: bool = True,
     ) -> None:
         if not hostname:
             raise ConfigError("remote_profile/hostname is required for SSHContext")
@@ -155,6 +156,8 @@ class SSHSession:
         self._shell_lock = threading.Lock()
         #: the connection on which the remote shell could not start (commands then each get a channel)
         self._shell_refused: paramiko.Transport | None = None
+        #: whether a connection starts its remote shell at once (not for a session used only as a jump host)
+        self.remote_shell = remote_shell
         self._ever_connected = False
         #: how many SSH connections this session has opened (1 for a run without drops)
         self.connections_opened = 0
@@ -236,6 +239,11 @@ class SSHSession:
                     f"remote_profile/execute_command failed on {self.where} with exit code {result.returncode}: "
                     f"{result.stderr.decode(errors='replace').strip()[-2000:]}"
                 )
+        if self.remote_shell and self._shell_lock.acquire(blocking=False):
+            try:  # it reads the login files while the caller goes on; the first command waits for it if need be
+                self._start_shell(transport)
+            finally:
+                self._shell_lock.release()
 
     def _drop(self) -> None:
         self._close_shell()
@@ -548,12 +556,8 @@ class SSHSession:
         if transport is None or self._shell_refused is transport:
             return None
         if shell is None or shell.transport is not transport or shell.ended:  # ended: e.g. a process reaper
-            self._close_shell()
-            try:
-                shell = self._shell = RemoteShell(transport, self.timeout)
-            except (paramiko.SSHException, OSError) as err:
-                self._shell_refused = transport
-                logger.debug("no remote shell on %s (%s): each command gets its own channel", self.where, err)
+            shell = self._start_shell(transport)
+            if shell is None:
                 return None
         if not shell.ready:
             try:
@@ -562,6 +566,16 @@ class SSHSession:
                 self._refuse_shell(shell, str(why))
                 return None
         return shell
+
+    def _start_shell(self, transport: paramiko.Transport) -> RemoteShell | None:
+        """A new remote shell on ``transport`` (not waited for), or None if no channel can run it."""
+        self._close_shell()
+        try:
+            self._shell = RemoteShell(transport, self.timeout)
+        except (paramiko.SSHException, OSError) as err:
+            self._shell_refused = transport
+            logger.debug("no remote shell on %s (%s): each command gets its own channel", self.where, err)
+        return self._shell
 
     def _refuse_shell(self, shell: RemoteShell, why: str) -> None:
         self._shell_refused = shell.transport

@@ -455,6 +455,7 @@ def _make_session(profile: dict[str, Any]) -> SSHSession:
             key_filename=profile.get("jump_key_filename") or profile.get("key_filename"),
             passphrase=profile.get("jump_passphrase") or profile.get("passphrase"),
             password=profile.get("jump_password"),
+            remote_shell=False,  # it only carries the connection to the host
             **common,
         )
     return SSHSession(
