@@ -54,6 +54,7 @@ def test_each_command_runs_in_a_fresh_process_in_the_login_directory(context):
     home = context.session.exec("pwd").stdout
     context.session.exec("x=1; export Y=2; cd /")
     assert context.session.exec("echo ${x:-unset} ${Y:-unset}; pwd").stdout == b"unset unset\n" + home
+    assert context.session.exec("-x 2>/dev/null; echo after").stdout == b"after\n"  # a command, not an option
     first, second = (context.session.exec("echo $$").stdout for _ in range(2))
     assert first != second  # scripts that name files after $$ (the submit marker) see their own process
 

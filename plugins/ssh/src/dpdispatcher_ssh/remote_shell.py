@@ -40,7 +40,7 @@ k=0
 while IFS=' ' read -r n m; do
   k=$((k + 1)); c=$d/c$k; i=$d/i$k; o=$d/o$k; e=$d/e$k
   { head -c "$n" > "$c" && head -c "$m" > "$i" && : > "$o" && : > "$e"; } || { printf '%s\n' "$2"; exit 1; }
-  bash -c "$(< "$c")" < "$i" > "$o" 2> "$e"
+  bash -c -- "$(< "$c")" < "$i" > "$o" 2> "$e"
   s=$?
   a= b=
   { read -r a _; read -r b _; } < <(wc -c -- "$o" "$e")
