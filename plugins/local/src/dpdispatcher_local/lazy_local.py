@@ -10,6 +10,7 @@ from dargs import Argument
 
 from dpdispatcher.base_context import BaseContext
 from dpdispatcher_local.local import LocalContext, _expand
+from dpdispatcher_local.removing import unlink_all
 
 if TYPE_CHECKING:
     from dpdispatcher.submission import Submission
@@ -59,11 +60,7 @@ class LazyLocalContext(LocalContext):
 
     def clean(self, generated: Collection[str] = ()) -> None:
         """Remove the ``generated`` files from the work base; everything else there is the user's."""
-        for name in generated:
-            try:
-                os.unlink(os.path.join(self.remote_root, name))
-            except FileNotFoundError:
-                pass
+        unlink_all([os.path.join(self.remote_root, name) for name in generated])
 
     def clean_finished(self, generated: Collection[str], task_dirs: Collection[str]) -> None:
         """Remove finished jobs' ``generated`` files; the task directories are the user's and stay."""

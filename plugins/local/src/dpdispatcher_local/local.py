@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import glob
 import os
@@ -20,6 +19,7 @@ from dpdispatcher.errors import UnsafePathError
 from dpdispatcher.paths import is_glob
 from dpdispatcher.records import atomic_write_text
 from dpdispatcher_local.copying import bring_back, copy_file, copy_tree, inside, link_roots, write_atomically
+from dpdispatcher_local.removing import unlink_all
 
 #: bytes of a script given to bash as its command (Linux takes up to 128 KiB in one argument)
 ONE_ARGUMENT = 100_000
@@ -139,9 +139,7 @@ class LocalContext(BaseContext):
 
     def clean_finished(self, generated: Collection[str], task_dirs: Collection[str]) -> None:
         """Remove finished jobs' files and task directories in this process (no shell started)."""
-        for name in generated:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path(name))
+        unlink_all([self._path(name) for name in generated])
         for directory in task_dirs:
             shutil.rmtree(self._path(directory), ignore_errors=True)
 
