@@ -141,7 +141,9 @@ def test_where_the_submit_script_has_a_terminal_a_job_gets_its_own_session(tmp_p
     submission.generate_jobs()
     job = submission.belonging_jobs[0]
     launch = machine._launch(job).replace(job.script_file_name, str(script))
-    job_pid = _printed_job_pid(["/bin/bash", "-c", f"cd {tmp_path} && {launch}; echo JOB $dpd_id"], terminal=True)
+    # $! is known at the fork: print it once the job's bash runs the script (setsid has acted by then)
+    started = 'for i in $(seq 100); do grep -qs job.sh "/proc/$dpd_id/cmdline" && break; sleep 0.1; done'
+    job_pid = _printed_job_pid(["/bin/bash", "-c", f"cd {tmp_path} && {launch}; {started}; echo JOB $dpd_id"], True)
     try:
         group, session, tty = _group_session_terminal(job_pid)
         assert (group, session, tty) == (job_pid, job_pid, 0)
