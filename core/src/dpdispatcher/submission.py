@@ -30,6 +30,7 @@ from dpdispatcher.errors import (
     UnsafePathError,
 )
 from dpdispatcher.failure_report import failure_report
+from dpdispatcher.gc_pause import gc_paused
 from dpdispatcher.job import ACTIVE_STATES, Job
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.machine import Machine
@@ -136,9 +137,11 @@ class Submission:
         tasks = list(self.belonging_tasks)
         random.Random(SHUFFLE_SEED).shuffle(tasks)
         size = self.resources.group_size or len(tasks) or 1
-        self.belonging_jobs = [
-            Job(tasks[i : i + size], resources=self.resources, machine=self.machine) for i in range(0, len(tasks), size)
-        ]
+        with gc_paused():
+            self.belonging_jobs = [
+                Job(tasks[i : i + size], resources=self.resources, machine=self.machine)
+                for i in range(0, len(tasks), size)
+            ]
 
     @property
     def submission_hash(self) -> str:
@@ -196,7 +199,10 @@ class Submission:
             continue_on_failure=bool(submission_dict.get("continue_on_failure", False)),
         )
         submission.machine = machine
-        jobs = [Job.deserialize(job_dict, machine=machine) for job_dict in submission_dict.get("belonging_jobs", [])]
+        with gc_paused():
+            jobs = [
+                Job.deserialize(job_dict, machine=machine) for job_dict in submission_dict.get("belonging_jobs", [])
+            ]
         submission.belonging_tasks = [task for job in jobs for task in job.job_task_list]
         submission.belonging_jobs = jobs
         submission.uploaded = submission_dict.get("uploaded", False)
@@ -209,8 +215,7 @@ class Submission:
     def submission_to_json(self) -> None:
         """Write the record of this submission atomically (local, and a copy in the job root)."""
         start = time.monotonic()
-        text = json.dumps(self.serialize())  # compact: the C encoder, fast for thousands of tasks
-        atomic_write_text(record_path(self.submission_hash), text)
+        atomic_write_text(record_path(self.submission_hash), self._record_text())
         now = time.monotonic()
         # a record of 100,000 tasks takes a while to write: keep its rewrites a small share of the run
         self._record_due = now + max(RECORD_INTERVAL, RECORD_COST_FACTOR * (now - start))
@@ -219,11 +224,17 @@ class Submission:
             self._cleaner.record_written()
 
     def _write_remote_record(self) -> None:
-        self._machine().context.write_file(f"{self.submission_hash}.json", json.dumps(self.serialize()))
+        self._machine().context.write_file(f"{self.submission_hash}.json", self._record_text())
+
+    def _record_text(self) -> str:
+        """The record as compact JSON (the C encoder), built with the cyclic collector paused."""
+        with gc_paused():
+            return json.dumps(self.serialize())
 
     def try_recover_from_json(self) -> bool:
         """Take over job ids and states from an earlier run of the same submission, if any."""
-        record = self._load_record()
+        with gc_paused():  # a large record is millions of objects that all live on while it is read
+            record = self._load_record()
         if record is None:
             return False
         old = Submission.deserialize(record, machine=self.machine)
