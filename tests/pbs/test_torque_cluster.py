@@ -6,67 +6,29 @@ Slurm site offers Torque users, and ``sbatch`` reads the ``#PBS`` directives of 
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from scheduler_kit import CHECK_INTERVAL, COPY, double_machine, job_ids, make_submission
 
 from dpdispatcher import Machine, Resources, Submission, Task
 from dpdispatcher.errors import SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
-from dpdispatcher.testing import MachineContract
+from dpdispatcher.testing import MachineContract, wait_until
 from dpdispatcher_pbs import parse_torque_table
 
 pytestmark = [pytest.mark.pbs, pytest.mark.slurm]
 
-CHECK_INTERVAL = 1
+#: upper bound for any wait on the cluster (seconds)
 BOUND = 120
-COPY = "cat in.txt > out.txt"
 
 
 def torque_machine(tmp_path: Path, **extra) -> Machine:
-    machine = Machine.load_from_dict(
-        {
-            "batch_type": "Torque",
-            "context_type": "LocalContext",
-            "local_root": str(tmp_path / "local"),
-            "remote_root": str(tmp_path / "remote"),
-            **extra,
-        }
-    )
-    machine.retry_delay = 0.05
-    return machine
-
-
-def make_submission(machine: Machine, commands: list[str], group_size: int = 1, **resources) -> Submission:
-    work_base = Path(machine.context.init_local_root) / "wb"
-    tasks = []
-    for i, command in enumerate(commands):
-        (work_base / f"t{i}").mkdir(parents=True, exist_ok=True)
-        (work_base / f"t{i}" / "in.txt").write_text(f"input {i}\n")
-        tasks.append(
-            Task(command=command, task_work_path=f"t{i}/", forward_files=["in.txt"], backward_files=["out.txt"])
-        )
-    base = {"number_node": 1, "cpu_per_node": 1, "gpu_per_node": 0, "queue_name": "", "group_size": group_size}
-    res = Resources.load_from_dict({**base, "batch_type": "Torque", **resources})
-    return Submission("wb", machine=machine, resources=res, task_list=tasks)
-
-
-def wait_for(predicate, what: str, bound: float = BOUND) -> None:
-    deadline = time.monotonic() + bound
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {bound} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def job_ids(remote: Path) -> list[str]:
-    return [Path(p).read_text().strip() for p in glob.glob(str(remote / "*" / "*_job_id"))]
+    return double_machine(tmp_path, "Torque", **extra)
 
 
 def scontrol(job_id: str) -> str:
@@ -163,7 +125,7 @@ def test_qdel_from_outside_is_reported_on_torque(torque, tmp_path):
     deleted: list[str] = []
 
     def qdel() -> None:
-        wait_for(lambda: bool(job_ids(remote)), "the job id")
+        wait_until(lambda: bool(job_ids(remote)), "the job id", BOUND)
         job_id = job_ids(remote)[0]
         subprocess.run(["qdel", job_id], check=True, timeout=30)
         deleted.append(job_id)
