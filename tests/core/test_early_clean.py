@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from helpers import copy_submission, local_machine
 
 from dpdispatcher import Resources, Submission, Task
@@ -168,8 +167,7 @@ def test_the_default_removal_is_one_script_of_rm_over_the_context(tmp_path):
     assert "'dir with space' -starts-with-dash" in context.commands[0]
 
 
-@pytest.mark.parametrize("nothing", [([], [])])
-def test_nothing_to_remove_runs_nothing(tmp_path, nothing):
+def test_nothing_to_remove_runs_nothing(tmp_path):
     context = ScriptedContext(tmp_path)
-    context.clean_finished(*nothing)
+    context.clean_finished([], [])
     assert context.commands == []

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def job_files(machine: Machine, job: Job) -> list[str]:
+    """Every file ``job`` may have left in the job root besides its tasks' own outputs."""
+    return machine.generated_files(job) + task_files(job)
+
+
 def task_files(job: Job) -> list[str]:
     """The tags and fail files ``job``'s tasks may have left in the job root.
 
@@ -69,13 +74,12 @@ class FinishedJobCleaner:
         self._common_files = common_files
         self._separate: set[str] | None = None  # worked out at the first removal
         self._recorded: list[Job] = []
-        #: names (relative to the job root) already removed: the final clean need not name them again
-        self.removed: set[str] = set()
-        self._done: set[str] = set()  # hashes of the jobs whose files went
+        #: hashes of the jobs whose files went (all but their finished tag): the final clean need not name them
+        self.cleaned: set[str] = set()
 
     def record_written(self) -> None:
         """A record was just written: the jobs it notes as downloaded may lose their files."""
-        self._recorded = [job for job in self._jobs if job.downloaded and job.job_hash not in self._done]
+        self._recorded = [job for job in self._jobs if job.downloaded and job.job_hash not in self.cleaned]
 
     def remove_recorded(self) -> None:
         """Remove the files of the jobs the last record noted (one call to the context for all of them).
@@ -91,8 +95,7 @@ class FinishedJobCleaner:
             )
         generated, task_dirs = [], []
         for job in jobs:
-            generated += [name for name in self._machine.generated_files(job) if name != job.finish_tag]
-            generated += task_files(job)
+            generated += [name for name in job_files(self._machine, job) if name != job.finish_tag]
             for task in job.job_task_list:
                 directory = posixpath.normpath(task.task_work_path)
                 if directory in self._separate:
@@ -104,5 +107,4 @@ class FinishedJobCleaner:
                 "could not remove the files of %d finished job(s) yet (%s); they go at the end", len(jobs), err
             )
             return
-        self.removed.update(generated)
-        self._done.update(job.job_hash for job in jobs)
+        self.cleaned.update(job.job_hash for job in jobs)

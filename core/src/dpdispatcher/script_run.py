@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Collection
 from typing import Any, Callable, TypeVar
 
 from dargs import Argument
@@ -109,8 +110,8 @@ class ScriptSubmission(Submission):
         super().upload_jobs()
         self._machine().context.write_file(self.script_name, self.script)
 
-    def generated_files(self) -> list[str]:
-        return [*super().generated_files(), self.script_name]
+    def generated_files(self, cleaned: Collection[str] = ()) -> list[str]:
+        return [*super().generated_files(cleaned), self.script_name]
 
 
 def load_script_submission(path: str, allow_ref: bool = False) -> ScriptSubmission:

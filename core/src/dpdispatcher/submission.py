@@ -12,13 +12,14 @@ import re
 import shlex
 import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
 from dpdispatcher import plugins
 from dpdispatcher.arginfo import check_kwargs
 from dpdispatcher.base_context import BaseContext
 from dpdispatcher.driver_lock import DriverLock
-from dpdispatcher.early_clean import FinishedJobCleaner, task_files
+from dpdispatcher.early_clean import FinishedJobCleaner, job_files
 from dpdispatcher.errors import (
     ConfigError,
     MissingBackwardFileError,
@@ -397,13 +398,13 @@ class Submission:
                 f"(under {context.remote_root}); everything else was downloaded:\n  {shown}"
             )
 
-    def generated_files(self) -> list[str]:
-        """Every file the run leaves in the job root besides the tasks' own outputs."""
+    def generated_files(self, cleaned: Collection[str] = ()) -> list[str]:
+        """Every file the run leaves in the job root besides the tasks' own outputs; of the jobs in ``cleaned``
+        (hashes: their files went during the run) only the finished tag."""
         machine = self._machine()
         names = [f"{self.submission_hash}.json"]
         for job in self.belonging_jobs:
-            names += machine.generated_files(job)
-            names += task_files(job)
+            names += [job.finish_tag] if job.job_hash in cleaned else job_files(machine, job)
         return names
 
     def clean_jobs(self) -> None:
@@ -414,9 +415,7 @@ class Submission:
         machine = self._machine()
         if self._lock is not None:
             self._lock.release()
-        generated = self.generated_files()
-        if self._cleaner is not None:
-            generated = [name for name in generated if name not in self._cleaner.removed]
+        generated = self.generated_files(self._cleaner.cleaned if self._cleaner is not None else ())
         if machine.clean_asynchronously:
             threading.Thread(target=machine.context.clean, args=(generated,), name="dpdispatcher-clean").start()
         else:
