@@ -17,13 +17,16 @@ from dpdispatcher.job_script import BASH_NAMES_ENDED_JOBS
 FORMS = ["one at a time", "parallel", "parallel, bash before 5.1"]
 
 
-def run_job(tmp_path: Path, form: str, tasks: list[Task]) -> tuple[subprocess.CompletedProcess[str], Job]:
+def run_job(
+    tmp_path: Path, form: str, tasks: list[Task], prepend_script: list[str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Job]:
     """Write the job script of ``tasks`` (run as ``form``) into the job root and run it with bash."""
     machine = local_machine(tmp_path)
     root = Path(machine.context.remote_root)
     for task in tasks:
         (root / task.task_work_path).mkdir(parents=True, exist_ok=True)
-    resources = Resources(group_size=0, para_deg=1 if form == "one at a time" else 3)
+    para_deg = 1 if form == "one at a time" else 3
+    resources = Resources(group_size=0, para_deg=para_deg, prepend_script=prepend_script or [])
     job = Job(tasks, resources=resources, machine=machine)
     script = machine.gen_script(job)
     if form == "parallel, bash before 5.1":
@@ -135,16 +138,23 @@ def test_a_signal_the_job_traps_changes_no_task_report(tmp_path, form):
     are waited again, and every task is reported with its own exit code."""
     command = "sleep 0.{i}; kill -USR1 $(cat ../main.pid); sleep 0.3; exit {code}"
     tasks = [Task(command=command.format(i=i, code=i % 2), task_work_path=f"t{i}/") for i in range(6)]
-    machine = local_machine(tmp_path)
-    root = Path(machine.context.remote_root)
-    for task in tasks:
-        (root / task.task_work_path).mkdir(parents=True)
-    prepend = ["echo $$ > main.pid", "trap 'echo got-usr1' USR1"]
-    resources = Resources(group_size=0, para_deg=1 if form == "one at a time" else 3, prepend_script=prepend)
-    script = machine.gen_script(Job(tasks, resources=resources, machine=machine))
-    if form == "parallel, bash before 5.1":
-        script = script.replace(BASH_NAMES_ENDED_JOBS, "false")
-    (root / "job.sh").write_text(script)
-    result = subprocess.run(["bash", "job.sh"], cwd=root, capture_output=True, text=True, timeout=60)
+    result, _ = run_job(tmp_path, form, tasks, prepend_script=["echo $$ > main.pid", "trap 'echo got-usr1' USR1"])
     assert "got-usr1" in result.stdout  # (signals sent close together may arrive as one)
     assert [outcome(tmp_path, task) for task in tasks] == ["finished", "exit code 1\n"] * 3
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_strict_mode_in_prepend_script_stops_no_task_report(tmp_path, form):
+    """``set -euo pipefail`` in prepend_script (to stop the job when its set-up fails) reaches the job's
+    shell: a failing task is still reported, and the tasks after it still run."""
+    commands = ["exit 3", "true", "echo half-done >&2; false", "echo fine > out.txt"]
+    tasks = [Task(command=command, task_work_path=f"t{i}/") for i, command in enumerate(commands)]
+    result, job = run_job(tmp_path, form, tasks, prepend_script=["set -euo pipefail"])
+    assert [outcome(tmp_path, task) for task in tasks] == [
+        "exit code 3\n",
+        "finished",
+        "exit code 1\nhalf-done\n",
+        "finished",
+    ]
+    assert (tmp_path / "remote" / "t3" / "out.txt").read_text() == "fine\n"
+    assert result.returncode == 1 and not (tmp_path / "remote" / job.finish_tag).exists()

@@ -17,7 +17,9 @@ script's own shell reports each task when ``wait -n -p`` names it as ended: one
 process per task, and whatever the command does to its own shell (``exit``,
 ``exec``, ``set -e``, ``cd``, traps) cannot keep it from being reported. An older
 bash cannot name the ended job, so there each task runs in a subshell of a
-background process that reports it (two processes per task).
+background process that reports it (two processes per task). In every form a
+``set -e`` the job's shell got from prepend_script applies inside each task but
+does not stop the job at a failing task before it is reported.
 
 A plain job is ``env + task_blocks(all) + wait_and_check(all) + finish(job)``, its env
 ending with :func:`functions` (see :meth:`Machine.gen_script_env`).
@@ -59,8 +61,12 @@ dpd_run() {
   # $1: finished tag, $2: fail file, $3: errlog relative to the job root (may be empty):
   # run dpd_task (the task defined just before) in a subshell unless it finished before, and report it
   [ ! -f "$1" ] || return 0
-  ( dpd_task )
-  dpd_task_done $? "$@"
+  local dpd_flags=$- dpd_status
+  set +e  # a failing task does not stop the job (its prepend_script may set -e), yet the task keeps set -e
+  ( case $dpd_flags in *e*) set -e ;; esac; dpd_task )
+  dpd_status=$?
+  case $dpd_flags in *e*) set -e ;; esac
+  dpd_task_done "$dpd_status" "$@"
 }
 dpd_wait() { wait; }
 """
@@ -103,9 +109,9 @@ else
   dpd_running=0
   dpd_run() {
     [ ! -f "$1" ] || return 0
-    if [ "$dpd_running" -ge PARA_DEG ]; then wait -n; dpd_running=$((dpd_running - 1)); fi
+    if [ "$dpd_running" -ge PARA_DEG ]; then wait -n || :; dpd_running=$((dpd_running - 1)); fi
     dpd_running=$((dpd_running + 1))
-    { ( dpd_task ); dpd_task_done $? "$@"; } &
+    { dpd_flags=$-; set +e; ( case $dpd_flags in *e*) set -e ;; esac; dpd_task ); dpd_task_done $? "$@"; } &
   }
   dpd_wait() { wait; }
 fi
