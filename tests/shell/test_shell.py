@@ -77,6 +77,21 @@ def test_on_this_machine_status_is_read_from_proc_without_starting_a_process(tmp
     assert not log.exists()
 
 
+def test_a_zombie_job_process_is_not_running(tmp_path):
+    """A job whose process has ended but not been reaped yet (its parent is slow to wait) is not running."""
+    machine = local_machine(tmp_path)
+    submission = copy_submission(machine, n=1, group_size=1, command="true")
+    submission.generate_jobs()
+    job = submission.belonging_jobs[0]
+    zombie = subprocess.Popen(["bash", "-c", f"exit 0 # {job.script_file_name}"])
+    try:
+        wait_until(lambda: not _process_alive(str(zombie.pid)), "the process's end", 10)
+        job.register_job_id(str(zombie.pid))  # still in the process table: this test has not waited for it
+        assert machine.check_statuses([job]) == [JobStatus.terminated]
+    finally:
+        zombie.wait()
+
+
 SUBMIT_ONE_HELD_JOB = """
 import sys
 from pathlib import Path

@@ -108,7 +108,9 @@ def _process_alive(pid: str) -> bool:
 
 
 def _proc_command_lines(pids: list[str]) -> dict[str, str]:
-    """As :meth:`Shell._ps`, read from /proc without starting a process (each poll on this machine)."""
+    """As :meth:`Shell._ps`, read from /proc without starting a process (each poll on this machine).
+
+    One read per process: a zombie's (or an exiting process's) command line reads empty."""
     alive = {}
     for pid in pids:
         try:
@@ -116,6 +118,6 @@ def _proc_command_lines(pids: list[str]) -> dict[str, str]:
                 args = f.read()
         except OSError:
             continue
-        if args and _process_alive(pid):
+        if args:
             alive[pid] = args.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
     return alive
