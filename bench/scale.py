@@ -257,7 +257,7 @@ def row_3(b: Bench) -> list[Line]:
     if b.psij is None:
         b.notes.append("Row 3 beside PSI/J not run: pass --psij-python (a python with psij-python).")
     else:
-        psij = [psij_seconds(b, n) for _ in range(b.repeat)]
+        psij = [psij_seconds(b, b.psij, n) for _ in range(b.repeat)]
         lines.append(
             Line(
                 "3p. the same jobs: ours beside PSI/J",
@@ -276,14 +276,14 @@ def psij_version(python: Path) -> str:
     return proc.stdout.strip() or f"(version unknown: {first_line(proc.stderr)})"
 
 
-def psij_seconds(b: Bench, n: int) -> Outcome:
-    """Seconds for PSI/J's local executor to run the N jobs of row 3 (bench/psij_child.py), outputs checked."""
+def psij_seconds(b: Bench, psij: Path, n: int) -> Outcome:
+    """Seconds for PSI/J's local executor (in the python ``psij``) to run the N jobs of row 3
+    (bench/psij_child.py), outputs checked."""
     root = b.fresh("row3-psij")
     try:
         make_task_dirs(root, n)
-        assert b.psij is not None
         proc = subprocess.run(
-            [str(b.psij), str(HERE / "psij_child.py"), str(root), str(n)],
+            [str(psij), str(HERE / "psij_child.py"), str(root), str(n)],
             capture_output=True,
             text=True,
             timeout=BOUND,
