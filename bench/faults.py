@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "faults"))
 
-import faults_kit  # the kit lives with the tests
+import faults_kit  # type: ignore[import-not-found]  # the kit lives with the tests (on sys.path above)
 from faults_kit import (
     KILLED,
     LOCAL_POINTS,

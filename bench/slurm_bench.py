@@ -23,7 +23,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = REPO / "tests" / "services"
@@ -220,10 +222,10 @@ def main() -> None:
         if len(ok) == 2 and all(ok.values()):
             ours, pub = (ok["ours"], ok["published"])
 
-            def median(rs: list[dict], key) -> float:
+            def median(rs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float]) -> float:
                 return statistics.median(key(r) for r in rs)
 
-            def total(r: dict) -> int:
+            def total(r: dict[str, Any]) -> int:
                 return r["sbatch"] + r["squeue"] + r["sacct"]
 
             print(

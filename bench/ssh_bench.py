@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SERVICES = HERE.parent / "tests" / "services"
@@ -70,7 +72,11 @@ def start_sshd(state: Path) -> dict[str, str]:
     return env
 
 
-def make_small(root: Path) -> list[tuple[str, list[str]]]:
+#: task directories and the files in each, relative to the local root
+Tasks = list[tuple[str, list[str]]]
+
+
+def make_small(root: Path) -> Tasks:
     tasks = []
     for d in range(100):
         task = root / f"task {d:03d}"
@@ -83,7 +89,7 @@ def make_small(root: Path) -> list[tuple[str, list[str]]]:
     return tasks
 
 
-def make_big(root: Path, mb: int = 200) -> list[tuple[str, list[str]]]:
+def make_big(root: Path, mb: int = 200) -> Tasks:
     (root / "big").mkdir(parents=True)
     with open(root / "big" / "data.bin", "wb") as f:
         for _ in range(mb):
@@ -91,14 +97,14 @@ def make_big(root: Path, mb: int = 200) -> list[tuple[str, list[str]]]:
     return [("big", ["data.bin"])]
 
 
-def ssh_cmd(env: dict[str, str]) -> str:
+def ssh_cmd(env: Mapping[str, str]) -> str:
     return (
         f"ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={shlex.quote(env['SSHD_KNOWN_HOSTS'])} "
         f"-i {shlex.quote(env['SSHD_KEY'])} -p {env['SSHD_PORT']} root@127.0.0.1"
     )
 
 
-def timed(fn) -> float:
+def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -108,7 +114,7 @@ def sh(cmd: str) -> None:
     subprocess.run(cmd, shell=True, check=True, executable="/bin/bash")
 
 
-def bench_limit(env, local: Path, remote: str, back: Path) -> tuple[float, float]:
+def bench_limit(env: Mapping[str, str], local: Path, remote: str, back: Path) -> tuple[float, float]:
     ssh = ssh_cmd(env)
     r = shlex.quote(remote)
     up = timed(
@@ -119,12 +125,10 @@ def bench_limit(env, local: Path, remote: str, back: Path) -> tuple[float, float
     return up, down
 
 
-def bench_ours(env, local: Path, remote: str, tasks) -> tuple[float, float]:
-    from dpdispatcher.base_context import BaseContext
+def bench_ours(env: Mapping[str, str], local: Path, remote: str, tasks: Tasks) -> tuple[float, float]:
+    from dpdispatcher_ssh import SSHContext
 
-    ctx = BaseContext.load_from_dict(
-        {"context_type": "SSHContext", "local_root": str(local), "remote_root": remote, "remote_profile": profile(env)}
-    )
+    ctx = SSHContext(local_root=str(local), remote_root=remote, remote_profile=profile(env))
     ctx.remote_root = remote  # unbound: transfer straight into the remote root
     ctx.session.transport()  # connect outside the timing, as the other two tools' timings do not include a login
     files = [f"{d}/{f}" for d, fs in tasks for f in fs]
@@ -137,7 +141,7 @@ def bench_ours(env, local: Path, remote: str, tasks) -> tuple[float, float]:
     return up, down
 
 
-def profile(env) -> dict:
+def profile(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "hostname": "127.0.0.1",
         "port": int(env["SSHD_PORT"]),
@@ -148,7 +152,9 @@ def profile(env) -> dict:
     }
 
 
-def bench_published(python: str, env, local: Path, remote: str, tasks) -> tuple[float, float] | str:
+def bench_published(
+    python: str, env: Mapping[str, str], local: Path, remote: str, tasks: Tasks
+) -> tuple[float, float] | str:
     home = Path(tempfile.mkdtemp())
     (home / ".ssh").mkdir()
     shutil.copy(env["SSHD_KNOWN_HOSTS"], home / ".ssh" / "known_hosts")
@@ -169,8 +175,9 @@ def bench_published(python: str, env, local: Path, remote: str, tasks) -> tuple[
     return r["up"], r["down"]
 
 
-def bench_connections(env, work: Path, n_jobs: int) -> tuple[int, int]:
+def bench_connections(env: Mapping[str, str], work: Path, n_jobs: int) -> tuple[int, int]:
     from dpdispatcher import Machine, Resources, Submission, Task
+    from dpdispatcher_ssh import SSHContext
 
     log = Path(env["SSHD_DIR"]) / "sshd.log"
     before = log.read_text().count("Accepted publickey")
@@ -193,8 +200,10 @@ def bench_connections(env, work: Path, n_jobs: int) -> tuple[int, int]:
     ]
     sub = Submission("wb", machine=machine, resources=Resources(group_size=1), task_list=tasks)
     sub.run_submission(check_interval=1)
-    opened = machine.context.session.connections_opened
-    machine.context.close()
+    context = machine.context
+    assert isinstance(context, SSHContext)
+    opened = context.session.connections_opened
+    context.close()
     time.sleep(0.5)
     accepted = log.read_text().count("Accepted publickey") - before
     return opened, accepted
