@@ -17,7 +17,7 @@ BOUND = 60
 COPY = "cat in.txt > out.txt"
 
 
-def double_machine(tmp_path: Path, batch_type: str, **extra: Any) -> Machine:
+def scheduler_machine(tmp_path: Path, batch_type: str, **extra: Any) -> Machine:
     """``batch_type`` on LocalContext under ``tmp_path``, with a short backoff after transient refusals."""
     machine = Machine.load_from_dict(
         {

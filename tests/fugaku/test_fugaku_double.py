@@ -22,10 +22,10 @@ from scheduler_kit import (
     CHECK_INTERVAL,
     COPY,
     count_polls,
-    double_machine,
     job_ids,
     make_submission,
     outputs,
+    scheduler_machine,
     wait_for,
 )
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.fugaku
 
 
 def fugaku_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "Fugaku", **extra)
+    return scheduler_machine(tmp_path, "Fugaku", **extra)
 
 
 def listings(double) -> list[list[str]]:

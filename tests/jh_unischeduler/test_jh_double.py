@@ -21,10 +21,10 @@ from scheduler_kit import (
     CHECK_INTERVAL,
     COPY,
     count_polls,
-    double_machine,
     job_ids,
     make_submission,
     outputs,
+    scheduler_machine,
     wait_for,
 )
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.jh_unischeduler
 
 
 def jh_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "JH_UniScheduler", **extra)
+    return scheduler_machine(tmp_path, "JH_UniScheduler", **extra)
 
 
 def tables(double) -> list[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scheduler_kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
+from scheduler_kit import BOUND, CHECK_INTERVAL, make_submission, outputs, scheduler_machine
 
 from dpdispatcher import Machine, Submission
 from dpdispatcher.errors import SubmissionFailedError
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.lsf
 
 
 def array_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "LSFJobArray", **extra)
+    return scheduler_machine(tmp_path, "LSFJobArray", **extra)
 
 
 def array_submission(machine: Machine, commands: list[str], size: int = 1, **resources) -> Submission:

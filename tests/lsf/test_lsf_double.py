@@ -24,10 +24,10 @@ from scheduler_kit import (
     CHECK_INTERVAL,
     COPY,
     count_polls,
-    double_machine,
     job_ids,
     make_submission,
     outputs,
+    scheduler_machine,
     wait_for,
 )
 
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.lsf
 
 
 def lsf_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "LSF", **extra)
+    return scheduler_machine(tmp_path, "LSF", **extra)
 
 
 STATUS_ARGV = ["-json", "-o", "jobid stat exit_code exit_reason"]

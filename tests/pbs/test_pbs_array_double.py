@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scheduler_kit import BOUND, CHECK_INTERVAL, double_machine, make_submission, outputs
+from scheduler_kit import BOUND, CHECK_INTERVAL, make_submission, outputs, scheduler_machine
 
 from dpdispatcher import Machine, Submission
 from dpdispatcher.errors import SubmissionFailedError
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.pbs
 
 
 def array_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "PBSJobArray", **extra)
+    return scheduler_machine(tmp_path, "PBSJobArray", **extra)
 
 
 def array_submission(machine: Machine, commands: list[str], size: int = 1, **resources) -> Submission:

@@ -23,10 +23,10 @@ from scheduler_kit import (
     CHECK_INTERVAL,
     COPY,
     count_polls,
-    double_machine,
     job_ids,
     make_submission,
     outputs,
+    scheduler_machine,
     wait_for,
 )
 
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.pbs
 
 
 def pbs_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "PBS", **extra)
+    return scheduler_machine(tmp_path, "PBS", **extra)
 
 
 class TestPBSContractAgainstThePBSDouble(MachineContract):

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from scheduler_kit import CHECK_INTERVAL, COPY, double_machine, job_ids, make_submission
+from scheduler_kit import CHECK_INTERVAL, COPY, job_ids, make_submission, scheduler_machine
 
 from dpdispatcher import Machine, Resources, Submission, Task
 from dpdispatcher.errors import SubmissionFailedError
@@ -28,7 +28,7 @@ BOUND = 120
 
 
 def torque_machine(tmp_path: Path, **extra) -> Machine:
-    return double_machine(tmp_path, "Torque", **extra)
+    return scheduler_machine(tmp_path, "Torque", **extra)
 
 
 def scontrol(job_id: str) -> str:

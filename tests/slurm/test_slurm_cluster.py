@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from scheduler_kit import count_polls, make_submission, outputs
+from scheduler_kit import count_polls, make_submission, outputs, scheduler_machine
 
-from dpdispatcher import Machine
 from dpdispatcher.errors import SubmissionFailedError
 from dpdispatcher.JobStatus import JobStatus
 from dpdispatcher.testing import MachineContract, wait_until
@@ -26,20 +25,6 @@ pytestmark = pytest.mark.slurm
 CHECK_INTERVAL = 1
 #: upper bound for any wait on the cluster (seconds)
 BOUND = 120
-
-
-def slurm_machine(tmp_path: Path, batch_type: str = "Slurm", **extra) -> Machine:
-    machine = Machine.load_from_dict(
-        {
-            "batch_type": batch_type,
-            "context_type": "LocalContext",
-            "local_root": str(tmp_path / "local"),
-            "remote_root": str(tmp_path / "remote"),
-            **extra,
-        }
-    )
-    machine.retry_delay = 0.05  # transient-trouble backoff, kept short for the tests
-    return machine
 
 
 def wait_for(predicate: Callable[[], bool], what: str, bound: float = BOUND) -> None:
@@ -101,7 +86,7 @@ class TestSlurmContract(MachineContract):
 
     @pytest.fixture
     def machine(self, slurm_cluster, tmp_path):
-        return slurm_machine(tmp_path)
+        return scheduler_machine(tmp_path, "Slurm")
 
 
 class TestSlurmJobArrayContract(MachineContract):
@@ -110,14 +95,14 @@ class TestSlurmJobArrayContract(MachineContract):
 
     @pytest.fixture
     def machine(self, slurm_cluster, tmp_path):
-        return slurm_machine(tmp_path, "SlurmJobArray")
+        return scheduler_machine(tmp_path, "SlurmJobArray")
 
 
 # -- runs ----------------------------------------------------------------------------------
 
 
 def test_several_jobs_finish_and_bring_files_back(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     submission = make_submission(machine, [COPY] * 6, group_size=2)
     submission.run_submission(check_interval=CHECK_INTERVAL)
     assert outputs(machine, 6) == [f"input {i}\n" for i in range(6)]
@@ -126,7 +111,7 @@ def test_several_jobs_finish_and_bring_files_back(slurm_commands, tmp_path):
 
 
 def test_one_squeue_per_poll_whatever_the_number_of_jobs(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     submission = make_submission(machine, ["sleep 1; " + COPY] * 16)
     polls = count_polls(machine)
     submission.run_submission(check_interval=CHECK_INTERVAL)
@@ -139,7 +124,7 @@ def test_one_squeue_per_poll_whatever_the_number_of_jobs(slurm_commands, tmp_pat
 
 
 def test_job_array_runs_each_slice_once(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    machine = scheduler_machine(tmp_path, "SlurmJobArray")
     command = 'echo "$SLURM_ARRAY_TASK_ID" >> runs.txt; ' + COPY
     submission = make_submission(machine, [command] * 5, group_size=5, kwargs={"slurm_job_size": 2})
     submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
@@ -153,7 +138,7 @@ def test_job_array_runs_each_slice_once(slurm_commands, tmp_path):
 
 
 def test_job_array_resubmits_only_unfinished_elements(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    machine = scheduler_machine(tmp_path, "SlurmJobArray")
     flaky = "echo run >> runs.txt; if [ ! -e ../tried ]; then touch ../tried; exit 1; fi; " + COPY
     commands = ["echo run >> runs.txt; " + COPY] * 5
     commands[3] = flaky
@@ -171,7 +156,7 @@ def test_job_array_resubmits_only_unfinished_elements(slurm_commands, tmp_path):
 
 
 def test_failing_task_is_retried_then_reported_with_its_errlog(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path, retry_count=1)
+    machine = scheduler_machine(tmp_path, "Slurm", retry_count=1)
     bad = "echo broken-input-deck >&2; exit 3"
     submission = make_submission(machine, [COPY, bad, COPY], group_size=3)
     with pytest.raises(SubmissionFailedError) as err:
@@ -186,7 +171,7 @@ def test_failing_task_is_retried_then_reported_with_its_errlog(slurm_commands, t
 
 
 def test_job_cancelled_outside_is_resubmitted_and_only_unfinished_tasks_rerun(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     slow_once = "echo run >> runs.txt; if [ $(wc -l < runs.txt) -eq 1 ]; then sleep 300; fi; " + COPY
     quick = "echo run >> runs.txt; " + COPY
     submission = make_submission(machine, [quick, quick, slow_once], group_size=3, para_deg=3)
@@ -250,7 +235,7 @@ def test_killed_driver_rerun_adopts_queued_jobs(slurm_commands, tmp_path):
 
 
 def test_transient_errors_are_retried_and_the_run_goes_on(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     slurm_commands.fail(
         "sbatch", 2, "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"
     )
@@ -277,7 +262,7 @@ def test_transient_errors_are_retried_and_the_run_goes_on(slurm_commands, tmp_pa
 
 
 def test_qos_limit_refusal_is_retried(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     slurm_commands.fail(
         "sbatch",
         1,
@@ -291,7 +276,7 @@ def test_qos_limit_refusal_is_retried(slurm_commands, tmp_path):
 
 
 def test_cancelled_job_is_named_in_the_error(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path, retry_count=0)
+    machine = scheduler_machine(tmp_path, "Slurm", retry_count=0)
     submission = make_submission(machine, ["sleep 300"])
     canceller = OutsideCancel(tmp_path / "remote", "the job id")
     with pytest.raises(SubmissionFailedError) as err:
@@ -301,7 +286,7 @@ def test_cancelled_job_is_named_in_the_error(slurm_commands, tmp_path):
 
 
 def test_kill_uses_scancel(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     submission = make_submission(machine, ["sleep 300"] * 2)
     submission.run_submission(exit_on_submit=True)
     jobs = submission.belonging_jobs
@@ -313,7 +298,7 @@ def test_kill_uses_scancel(slurm_commands, tmp_path):
 
 
 def test_more_jobs_than_a_chunk_still_one_squeue_per_poll(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     machine.query_chunk = 3  # 8 jobs: the user's queue is listed instead of naming the ids
     submission = make_submission(machine, [COPY] * 8)
     polls = count_polls(machine)
@@ -326,7 +311,7 @@ def test_more_jobs_than_a_chunk_still_one_squeue_per_poll(slurm_commands, tmp_pa
 
 
 def test_array_element_cancelled_outside_reruns_only_that_element(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path, "SlurmJobArray")
+    machine = scheduler_machine(tmp_path, "SlurmJobArray")
     slow_once = "echo run >> runs.txt; if [ $(wc -l < runs.txt) -eq 1 ]; then sleep 300; fi; " + COPY
     quick = "echo run >> runs.txt; " + COPY
     submission = make_submission(machine, [quick, slow_once, quick], group_size=3, kwargs={"slurm_job_size": 1})
@@ -352,7 +337,7 @@ def test_array_element_cancelled_outside_reruns_only_that_element(slurm_commands
 
 
 def test_ratio_unfinished_scancels_the_stragglers(slurm_commands, tmp_path):
-    machine = slurm_machine(tmp_path)
+    machine = scheduler_machine(tmp_path, "Slurm")
     submission = make_submission(machine, [COPY, COPY, COPY, "sleep 300"], strategy={"ratio_unfinished": 0.25})
     started = time.monotonic()
     submission.run_submission(check_interval=CHECK_INTERVAL, clean=False)
