@@ -9,6 +9,7 @@ Usage::
     python bench/run.py --suite scale --rows 3 --psij-python /path/to/venv/bin/python  # row 3 beside PSI/J too
     python bench/run.py --suite ssh                           # bench/ssh_bench.py; also local, faults, slurm,
                                                               # sge, torque (each its own script)
+    python bench/run.py --suite floor                         # the job-script contract's own cost (rows 1-3)
     python bench/run.py --suite local -- --one-task-jobs 1000 # after --: the suite script's own options
 
 Run it with the python of the project's environment (it imports dpdispatcher). ``scale`` prints a markdown
@@ -39,6 +40,7 @@ SCRIPTS = {
     "slurm": "slurm_bench.py",
     "sge": "sge_bench.py",
     "torque": "torque_bench.py",
+    "floor": "contract_floor.py",
 }
 SUITES = ("scale", *SCRIPTS)
 SCALE_REPEAT = 3
