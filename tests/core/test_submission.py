@@ -160,6 +160,19 @@ def test_task_that_keeps_failing_names_its_directory_and_errlog_tail(tmp_path):
     assert max(fails) == 3
 
 
+def test_set_e_in_prepend_script_does_not_let_a_failing_task_pass(tmp_path):
+    """The published package tags such a job finished and the run succeeds without the task's results."""
+    machine = local_machine(tmp_path, retry_count=0)
+    submission = copy_submission(machine, n=3, group_size=3, prepend_script=["set -e"])
+    bad = submission.belonging_tasks[0]
+    bad.command = "exit 3"
+    bad.task_hash = bad.get_hash()
+    with pytest.raises(SubmissionFailedError) as err:
+        submission.run_submission()
+    assert "exit code 3" in str(err.value)
+    assert outputs(machine, 3) == ["1\n", "2\n"]  # the other tasks ran (t0 has none), and their results arrived
+
+
 def test_resubmission_skips_tasks_that_already_finished(tmp_path):
     machine = local_machine(tmp_path, retry_count=1)
     work = tmp_path / "local" / "wb"
