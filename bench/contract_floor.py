@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from scale_measure import TASK_DIR, Outcome, bash_loop, launch_all, make_task_dirs, timed_process
-from scale_table import figure
+from scale_measure import TASK_DIR, Outcome, bash_loop, launch_all, make_task_dirs, timed_process, with_outputs
+from scale_table import figure, median, ratio
 
 ECHO = "echo {i} > out.txt"
+#: what a run leaves in a task directory (the launch limit's job.sh stays)
+RUN_OUTPUTS = ("out.txt", "log", "err")
 
 
 def our_job_scripts(work: Path, n: int, group_size: int, para_deg: int) -> list[Path]:
@@ -59,49 +60,36 @@ def start_together(work: Path, scripts: list[Path]) -> Path:
     return launcher
 
 
-def loop_with(work: Path, n: int, name: str, command: str) -> Path:
-    """The bare loop of ``command`` (``{i}`` is the task number), written as ``name``."""
-    script = bash_loop(work, n, command, 4)
-    return script.rename(work / name)
-
-
 def reset(work: Path) -> None:
     """As before any first run: no finished tag, and no task output or log (creating a file costs several
     times more than rewriting one on some disks)."""
-    for path in [*work.glob("*_finished"), *work.glob("task.*/*")]:
+    for path in [*work.glob("*_finished"), *(p for name in RUN_OUTPUTS for p in work.glob(f"task.*/{name}"))]:
         path.unlink()
 
 
-def measure(work: Path, variants: dict[str, Path], repeat: int) -> dict[str, list[Outcome]]:
-    """Each variant ``repeat`` times, in turn (the order rotates each round), each from the same start."""
+def measure(work: Path, n: int, variants: dict[str, Path], repeat: int) -> dict[str, list[Outcome]]:
+    """Each variant ``repeat`` times, in turn (the order rotates each round), each from the same start and
+    checked to have written the ``n`` tasks' out.txt."""
     runs: dict[str, list[Outcome]] = {label: [] for label in variants}
     labels = list(variants)
     for round_ in range(repeat):
         for label in labels[round_ % len(labels) :] + labels[: round_ % len(labels)]:
             reset(work)
-            runs[label].append(timed_process(["bash", str(variants[label])], work))
+            runs[label].append(with_outputs(timed_process(["bash", str(variants[label])], work), work, n))
     return runs
 
 
 def table(title: str, runs: dict[str, list[Outcome]], limit: str) -> str:
-    medians = {label: _median(outcomes) for label, outcomes in runs.items()}
-    base = medians[limit]
+    medians = {label: median(outcomes) for label, outcomes in runs.items()}
     lines = [f"### {title}", "", "| variant | median | ratio to the first |", "| --- | --- | --- |"]
     for label, value in medians.items():
-        ratio = f"{value / base:.2f}x" if isinstance(value, float) and isinstance(base, float) and base else "-"
-        lines.append(f"| {label} | {figure(value, 's')} | {ratio} |")
+        times = ratio(value, medians[limit])
+        lines.append(f"| {label} | {figure(value, 's')} | {'-' if times is None else f'{times:.2f}x'} |")
     lines.append("")
     lines.append(
         "Runs: " + "; ".join(f"{label}: " + ", ".join(figure(o, "s") for o in rs) for label, rs in runs.items())
     )
     return "\n".join(lines) + "\n"
-
-
-def _median(outcomes: list[Outcome]) -> Outcome:
-    figures = [o for o in outcomes if isinstance(o, float)]
-    return (
-        statistics.median(figures) if len(figures) == len(outcomes) else next(o for o in outcomes if isinstance(o, str))
-    )
 
 
 def in_fresh_directory(make: Callable[[Path], str]) -> str:
@@ -118,14 +106,14 @@ def rows_1_2(n: int, repeat: int) -> str:
         jobs = our_job_scripts(work, n, group_size=100, para_deg=4)
         tag = f'"{work}/t{{i}}_task_tag_finished"'
         variants = {
-            "bare loop `( cd d && cmd ) &`, 4 at a time": loop_with(work, n, "bare.sh", ECHO),
-            "+ the task's log/err": loop_with(work, n, "logs.sh", f"{{ {ECHO}; }} 1>>log 2>>err"),
-            "+ log/err + a finished tag per task": loop_with(
-                work, n, "tags.sh", f"{{ {ECHO}; }} 1>>log 2>>err && : > {tag}"
+            "bare loop `( cd d && cmd ) &`, 4 at a time": bash_loop(work, n, ECHO, 4, "bare.sh"),
+            "+ the task's log/err": bash_loop(work, n, f"{{ {ECHO}; }} 1>>log 2>>err", 4, "logs.sh"),
+            "+ log/err + a finished tag per task": bash_loop(
+                work, n, f"{{ {ECHO}; }} 1>>log 2>>err && : > {tag}", 4, "tags.sh"
             ),
             f"our {len(jobs)} job scripts (group_size 100, para_deg 4), started together": start_together(work, jobs),
         }
-        return table(f"rows 1-2 shape: {n:,} echo tasks", measure(work, variants, repeat), next(iter(variants)))
+        return table(f"rows 1-2 shape: {n:,} echo tasks", measure(work, n, variants, repeat), next(iter(variants)))
 
     return in_fresh_directory(make)
 
@@ -137,7 +125,7 @@ def row_3(n: int, repeat: int) -> str:
             "launch limit: `bash job.sh &` per job": launch_all(work, n, ECHO),
             "our one-task job scripts, started together": start_together(work, our_job_scripts(work, n, 1, 1)),
         }
-        return table(f"row 3 shape: {n:,} one-task jobs", measure(work, variants, repeat), next(iter(variants)))
+        return table(f"row 3 shape: {n:,} one-task jobs", measure(work, n, variants, repeat), next(iter(variants)))
 
     return in_fresh_directory(make)
 

@@ -53,12 +53,12 @@ from scale_measure import (
     last_end,
     launch_all,
     make_task_dirs,
-    missing_outputs,
     note,
     published_interpreter,
     run_child,
     task_name,
     timed_process,
+    with_outputs,
     xargs_argv,
 )
 from scale_table import Line, Target, figure, markdown, raw_runs
@@ -184,11 +184,8 @@ def submission_seconds(
     root = b.fresh(label)
     try:
         result = run_child(python, case_for(root), root, known_hosts=known_hosts)
-        if isinstance(result, str):
-            outcome: Outcome = result
-        else:
-            missing = missing_outputs(root / "work", outputs)
-            outcome = f"error: {missing} of {outputs} out.txt missing" if missing else float(result["seconds"])
+        seconds: Outcome = result if isinstance(result, str) else float(result["seconds"])
+        outcome = with_outputs(seconds, root / "work", outputs)
     finally:
         b.discard(root)
     note(f"  {label}: {figure(outcome, 's')}")
@@ -206,9 +203,7 @@ def outputs_seconds(label: str, script: Path, work: Path, n: int) -> Outcome:
     without them, as each of ours does (creating a file costs several times rewriting one on some disks)."""
     for i in range(n):
         (work / task_name(i) / "out.txt").unlink(missing_ok=True)
-    outcome = limit_seconds(label, ["bash", str(script)], work)
-    missing = missing_outputs(work, n)
-    return f"error: {missing} of {n} out.txt missing" if missing and not isinstance(outcome, str) else outcome
+    return with_outputs(limit_seconds(label, ["bash", str(script)], work), work, n)
 
 
 # -- rows 1 to 3: local submissions beside bash ---------------------------------------------------------
@@ -303,8 +298,7 @@ def psij_seconds(b: Bench, psij: Path, n: int) -> Outcome:
         if proc.returncode != 0:
             outcome: Outcome = f"error: {first_line(proc.stderr[-2000:] or proc.stdout)}"
         else:
-            missing = missing_outputs(root, n)
-            outcome = f"error: {missing} of {n} out.txt missing" if missing else float(proc.stdout.split()[-1])
+            outcome = with_outputs(float(proc.stdout.split()[-1]), root, n)
     except subprocess.TimeoutExpired:
         outcome = "timeout"
     finally:

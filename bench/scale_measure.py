@@ -57,6 +57,14 @@ def missing_outputs(work: Path, n: int, name: str = "out.txt") -> int:
     return sum(not (work / task_name(i) / name).exists() for i in range(n))
 
 
+def with_outputs(outcome: Outcome, work: Path, n: int) -> Outcome:
+    """``outcome``, or an error when a run that gave a figure left some of the ``n`` tasks' out.txt unwritten."""
+    if isinstance(outcome, str):
+        return outcome
+    missing = missing_outputs(work, n)
+    return f"error: {missing} of {n} out.txt missing" if missing else outcome
+
+
 def last_end(ends: Path, n: int) -> float | str:
     """The latest end time the N tasks appended to ``ends`` (``$EPOCHREALTIME``, one per line)."""
     try:
@@ -150,8 +158,8 @@ def timed_process(argv: list[str], cwd: Path, timeout: float = BOUND, stdin: Pat
 # -- the limits ----------------------------------------------------------------------------------------
 
 
-def bash_loop(work: Path, n: int, command: str, para_deg: int) -> Path:
-    """A bash script running each task's command in its directory, ``para_deg`` at a time (``wait -n``)."""
+def bash_loop(work: Path, n: int, command: str, para_deg: int, name: str = "bash-loop.sh") -> Path:
+    """A bash script (``work/name``) running each task's command in its directory, ``para_deg`` at a time."""
     lines = [
         "running=0",
         f'throttle() {{ running=$((running + 1)); if [ "$running" -ge {para_deg} ]; then wait -n; '
@@ -159,7 +167,7 @@ def bash_loop(work: Path, n: int, command: str, para_deg: int) -> Path:
     ]
     lines += [f"( cd {task_name(i)} && {command.replace('{i}', str(i))} ) & throttle" for i in range(n)]
     lines.append("wait")
-    script = work / "bash-loop.sh"
+    script = work / name
     script.write_text("\n".join(lines) + "\n")
     return script
 

@@ -495,20 +495,24 @@ class Submission:
             self.generate_jobs()
         self._hash_of_run = self.get_hash()
         try:
-            context = self._bind_context()
-            if self._already_finished(clean):
-                return self.serialize()
-            if self.previous_submission_hash is not None:
-                self._take_over_previous(context)
-            self._lock = DriverLock(context, self.submission_hash)
-            self._lock.acquire()
-            try:
-                return self._run_locked(dry_run, exit_on_submit, clean, check_interval)
-            finally:
-                self._lock.release()
-                self._lock = None
+            return self._run_bound(dry_run, exit_on_submit, clean, check_interval)
         finally:
             self._hash_of_run = None
+
+    def _run_bound(self, dry_run: bool, exit_on_submit: bool, clean: bool, check_interval: float) -> dict[str, Any]:
+        """Bind the context, then run under the driver's lock unless an earlier run finished already."""
+        context = self._bind_context()
+        if self._already_finished(clean):
+            return self.serialize()
+        if self.previous_submission_hash is not None:
+            self._take_over_previous(context)
+        self._lock = DriverLock(context, self.submission_hash)
+        self._lock.acquire()
+        try:
+            return self._run_locked(dry_run, exit_on_submit, clean, check_interval)
+        finally:
+            self._lock.release()
+            self._lock = None
 
     def _run_locked(self, dry_run: bool, exit_on_submit: bool, clean: bool, check_interval: float) -> dict[str, Any]:
         record = record_path(self.submission_hash)

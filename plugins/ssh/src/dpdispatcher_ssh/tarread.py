@@ -11,7 +11,7 @@ GNU tar writes. What the members are allowed to be is for the caller to decide.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
 BLOCK = tarfile.BLOCKSIZE
@@ -42,18 +42,12 @@ class TarReader:
 
     def copy_to(self, out: IO[bytes]) -> None:
         """Write the rest of the current member's content to ``out``."""
-        while self._unread:
-            if self._buffer:
-                n = min(len(self._buffer), self._unread)
-                out.write(self._buffer[:n])
-                del self._buffer[:n]
-            else:
-                chunk = self.source.read(min(self._unread, CHUNK))
-                if not chunk:
-                    raise tarfile.ReadError("unexpected end of data")
-                n = len(chunk)
-                out.write(chunk)
-            self._unread -= n
+
+        def write(data: bytes | bytearray) -> None:
+            out.write(data)
+            self._unread -= len(data)  # in step: an error leaves the count of what is still unread
+
+        self._pass(self._unread, write)
 
     # -- headers ------------------------------------------------------------------------
 
@@ -114,15 +108,23 @@ class TarReader:
         return data
 
     def _skip(self, size: int) -> None:
+        self._pass(size, None)
+
+    def _pass(self, size: int, write: Callable[[bytearray | bytes], object] | None) -> None:
+        """Take the next ``size`` bytes of the stream (buffered ones first), giving them to ``write`` if any."""
         while size:
             if self._buffer:
                 n = min(len(self._buffer), size)
+                if write is not None:
+                    write(self._buffer[:n])
                 del self._buffer[:n]
             else:
                 chunk = self.source.read(min(size, CHUNK))
                 if not chunk:
                     raise tarfile.ReadError("unexpected end of data")
                 n = len(chunk)
+                if write is not None:
+                    write(chunk)
             size -= n
 
 
