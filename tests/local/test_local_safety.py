@@ -22,7 +22,12 @@ def test_a_backward_link_out_of_the_job_root_is_refused_and_the_rest_arrives(tmp
     write_tasks(tmp_path / "local" / "wb", 2)
     tasks = [
         Task(command=f"ln -s {secret} out.txt", task_work_path="t0/", backward_files=["out.txt"]),
-        Task(command="echo fine > out.txt; ln -s out.txt also.txt", task_work_path="t1/", backward_files=["*.txt"]),
+        # ends well after t0's job: t0's refused link must not stop the run before t1's results are streamed back
+        Task(
+            command="sleep 2; echo fine > out.txt; ln -s out.txt also.txt",
+            task_work_path="t1/",
+            backward_files=["*.txt"],
+        ),
     ]
     submission = Submission("wb", machine=machine, resources=Resources(group_size=1), task_list=tasks)
     with pytest.raises(UnsafePathError) as err:

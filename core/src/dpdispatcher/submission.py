@@ -90,6 +90,7 @@ class Submission:
         self.machine: Machine | None = None
         self._lock: DriverLock | None = None
         self._missing: list[str] = []  # backward patterns that matched nothing, reported when the run ends
+        self._refused: list[UnsafePathError] = []  # results refused while streaming (unsafe links), likewise
         self._record_due = 0.0  # monotonic time before which streamed downloads do not rewrite the record
         self._record_stale = False  # jobs were downloaded since the record was last written
         self._cleaner: FinishedJobCleaner | None = None  # with clean=True: finished jobs' files go during the run
@@ -378,7 +379,12 @@ class Submission:
         """
         fresh = [job for job in self.belonging_jobs if job.job_state == JobStatus.finished and not job.downloaded]
         if fresh:
-            self._missing += self._fetch(self.backward_file_list([t for j in fresh for t in j.job_task_list], False))
+            try:
+                self._missing += self._fetch(
+                    self.backward_file_list([t for j in fresh for t in j.job_task_list], False)
+                )
+            except UnsafePathError as err:  # raised after everything else of these jobs arrived
+                self._refused.append(err)
             for job in fresh:
                 job.downloaded = True
             self._record_stale = True
@@ -388,6 +394,19 @@ class Submission:
             self.submission_to_json()  # between two writes a crash costs only downloading some results again
         if self._cleaner is not None:
             self._cleaner.remove_recorded()
+
+    def _last_downloads(self, tasks: list[Task]) -> None:
+        """Fetch the results of ``tasks`` not streamed yet; then report the results refused during the whole run
+        (one error), then the backward files that were never produced."""
+        try:
+            missing = self._fetch(self.backward_file_list(tasks))
+        except UnsafePathError as err:
+            self._refused.append(err)
+            missing = []
+        if self._refused:
+            refused, self._refused = self._refused, []
+            raise refused[0] if len(refused) == 1 else UnsafePathError("\n".join(str(err) for err in refused))
+        self._raise_missing(self._missing + missing)
 
     def _raise_missing(self, missing: list[str]) -> None:
         if missing:
@@ -735,7 +754,7 @@ class Submission:
         failed_jobs = [job for job in self.belonging_jobs if job.job_state != JobStatus.finished]
         if not failed_jobs:
             rest = [t for job in self.belonging_jobs if not job.downloaded for t in job.job_task_list]
-            self._raise_missing(self._missing + self._fetch(self.backward_file_list(rest)))
+            self._last_downloads(rest)
             self._mark_finished()  # first: a run killed while cleaning up finds the submission finished
             if clean:
                 self.clean_jobs()
@@ -756,7 +775,7 @@ class Submission:
             if job.job_state == JobStatus.finished and not job.downloaded
             for t in job.job_task_list
         ]
-        self._raise_missing(self._missing + self._fetch(self.backward_file_list(pending + finished_doubtful)))
+        self._last_downloads(pending + finished_doubtful)
         if not gave_up:  # ratio_unfinished ended the run: not an error
             if clean:
                 self.clean_jobs()
